@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# System packages the project needs; idempotent (installs only what is missing). Run as root or with sudo.
+set -euo pipefail
+pkgs=(fonts-noto-color-emoji)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
