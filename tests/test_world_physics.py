@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from kinetoscope.errors import SizeError
 from kinetoscope.world import ClipSpec, render
 from kinetoscope.world.physics import ballistic, elastic_1d, pendulum
-from kinetoscope.world.render import BackgroundCache, make_camera
+from kinetoscope.world.canvas import BackgroundCache, make_camera
 from kinetoscope.world.vocab import COLORS, is_held_out
 
 
@@ -124,7 +124,7 @@ def test_script_positions_match_the_pixels():
 
 def test_camera_pan_moves_the_whole_scene():
     """A pan is a camera transform: the background shifts by the camera's motion, measured on the pixels."""
-    from kinetoscope.world.render import render_background
+    from kinetoscope.world.canvas import render_background
 
     cam = make_camera("pans right", 9, 64, 64, np.random.default_rng(1))
     a = render_background("city street at night", cam, 0, 64, 64, 5)
@@ -143,13 +143,13 @@ def test_zoom_scales_about_the_center():
 
 def test_training_world_never_shows_held_out_combinations():
     seen = 0
-    for c in clips(150, frames=9):
+    for c in clips(100, frames=5):
         for o in c.script["objects"]:
             seen += 1
             assert not is_held_out(o["color"], o["kind"], o["motion"]), o
     assert seen > 150
     heldout = [
-        render(ClipSpec("physics", 64, 64, 9, 8, s, allow_held_out=True)).script["objects"] for s in range(150)
+        render(ClipSpec("physics", 64, 64, 9, 8, s, allow_held_out=True)).script["objects"] for s in range(100)
     ]
     assert any(is_held_out(o["color"], o["kind"], o["motion"]) for objs in heldout for o in objs)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from kinetoscope.world import captions as cap
 from kinetoscope.world.clip import Clip, ClipSpec
-from kinetoscope.world.render import (
+from kinetoscope.world.canvas import (
     CLASHES,
     EMOJI,
     Camera,

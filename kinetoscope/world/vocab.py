@@ -59,6 +59,7 @@ SHOT_SIZES = ("wide shot", "medium shot", "close-up")
 SPRITE_CHARACTERS = ("knight", "slime", "robot", "wizard", "cat")
 SPRITE_EFFECTS = ("coin", "gem", "fire", "explosion")
 SPRITE_ACTIONS = ("idle", "walk", "run", "jump", "attack")
+EFFECT_ACTIONS = {"coin": "spin", "gem": "sparkle", "fire": "burn", "explosion": "explode"}  # each effect's motion
 FACINGS = ("left", "right")
 SPRITE_BACKGROUNDS = ("plain", "transparent")  # "transparent" is rendered on a flat key color for matting
 

@@ -1,0 +1,127 @@
+"""What every training loop shares: distributed set-up, the LR schedule, checkpoints that resume exactly, logging.
+
+All training state is explicit and saved together (after torchtitan): model weights (safetensors, fp32) with the
+config that rebuilds the model, and a separate state file with optimizer, step, and anything else the loop needs to
+continue exactly (data position, RNG). A first checkpoint is written at step 1, so a broken checkpointer fails fast.
+Parallelism is applied from outside the model: the loop wraps a finished model in DDP when torchrun started it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from kinetoscope.data.shards import atomic_write_text
+from kinetoscope.errors import KinetoscopeError
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """Join the process group when torchrun started us (gloo on CPU, NCCL on GPU); a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    # torchrun gives each process all cores; split them so ranks do not oversubscribe the CPU
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def teardown_distributed() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warmup, then cosine decay to zero at the last step: short runs end fully annealed."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def save_checkpoint(run: Path, model: nn.Module, config: dict, state: dict) -> None:
+    """Write weights + config + training state atomically (temp files, then rename; the state file last, so a
+    run killed mid-save resumes from the previous complete checkpoint)."""
+    run.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in unwrap(model).state_dict().items()}
+    tmp = run / f".{MODEL_FILE}.tmp"
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, run / MODEL_FILE)
+    atomic_write_text(run / CONFIG_FILE, json.dumps(config, indent=2))
+    tmp = run / f".{STATE_FILE}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, run / STATE_FILE)
+
+
+def load_checkpoint(run: Path, model: nn.Module) -> dict:
+    """Load weights into `model` and return the training state saved beside them."""
+    if not (run / STATE_FILE).exists() or not (run / MODEL_FILE).exists():
+        raise KinetoscopeError(f"{run}: no checkpoint to resume from ({MODEL_FILE} + {STATE_FILE})")
+    unwrap(model).load_state_dict(load_file(str(run / MODEL_FILE)))
+    return torch.load(run / STATE_FILE, weights_only=False)
+
+
+def read_config(run: Path) -> dict:
+    path = run / CONFIG_FILE
+    if not path.exists():
+        raise KinetoscopeError(f"{run}: no {CONFIG_FILE}")
+    return json.loads(path.read_text())
+
+
+class MetricsLog:
+    """Appends one JSON line per logged step to RUN/metrics.jsonl (rank 0 only); cut back to the checkpoint so a
+    resumed run's log reads as one run."""
+
+    def __init__(self, run: Path, main: bool, resume_step: int | None):
+        self.path, self.main = run / METRICS_FILE, main
+        if main:
+            run.mkdir(parents=True, exist_ok=True)
+        if main and resume_step is not None and self.path.exists():
+            keep = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= resume_step]
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
+        elif main and resume_step is None and self.path.exists():
+            self.path.unlink()
+        self.t0 = time.time()
+
+    def write(self, **row: float) -> None:
+        if self.main:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def all_reduce_mean(value: torch.Tensor, d: Dist) -> torch.Tensor:
+    """Average a scalar tensor over ranks (for logging identical numbers on every rank)."""
+    if d.world > 1:
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        value /= d.world
+    return value

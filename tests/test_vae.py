@@ -1,0 +1,175 @@
+"""The causal VAE: shapes, causality, exact chunked streaming, clear errors, training, exact resume, torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from kinetoscope.errors import SizeError
+from kinetoscope.models.vae import PRESETS, VAE, CausalCache
+from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream, ramp, tile_starts
+
+KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
+
+
+@pytest.fixture(scope="module")
+def vae() -> VAE:
+    torch.manual_seed(0)
+    return VAE(PRESETS["tiny"]).eval()
+
+
+@pytest.mark.parametrize("frames,latent_frames", [(1, 1), (5, 2), (17, 5)])
+def test_shapes(vae, frames, latent_frames):
+    x = torch.rand(2, 3, frames, 32, 48) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode(x)
+        assert z.shape == (2, vae.cfg.latent, latent_frames, 4, 6)
+        assert vae.decode(z).shape == x.shape
+
+
+@pytest.mark.parametrize("j", [0, 1, 2])
+def test_encoder_is_causal(vae, j):
+    """Encoding the first 1 + 4j frames alone reproduces the first 1 + j latent frames of the whole clip."""
+    x = torch.rand(1, 3, 13, 32, 32) * 2 - 1
+    with torch.no_grad():
+        whole = vae.encode(x)
+        prefix = vae.encode(x[:, :, : 1 + 4 * j])
+    torch.testing.assert_close(prefix, whole[:, :, : 1 + j], atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_is_causal(vae):
+    z = torch.randn(1, vae.cfg.latent, 4, 4, 4)
+    with torch.no_grad():
+        whole = vae.decode(z)
+        prefix = vae.decode(z[:, :, :2])
+    torch.testing.assert_close(prefix, whole[:, :, :5], atol=1e-5, rtol=1e-5)
+
+
+def test_chunked_streaming_is_exact(vae):
+    """Temporal chunks through the causal cache give the one-shot result (no tiling: one tile covers the frame)."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (17, 32, 32, 3), dtype=np.uint8)
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    with torch.no_grad():
+        z = vae.encode(x)
+        y = vae.decode(z)
+    cfg = StreamConfig(chunk=4, tile=256, overlap=0)
+    zs = encode_stream(vae, iter(frames), cfg)
+    torch.testing.assert_close(zs, z, atol=1e-5, rtol=1e-5)
+    ys = np.stack(list(decode_stream(vae, z, cfg)))
+    expected = ((y[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().numpy()
+    assert np.abs(ys.astype(float) - expected).max() <= 1
+
+
+def test_cache_carries_state_between_chunks(vae):
+    x = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    cache = CausalCache()
+    with torch.no_grad():
+        a = vae.encode(x[:, :, :1], cache)
+        b = vae.encode(x[:, :, 1:5], cache)
+        fresh = vae.encode(x[:, :, 1:6])  # without the cache, frame 1 is treated as a stream start
+    assert a.shape[2] == 1 and b.shape[2] == 1
+    assert not torch.allclose(b, fresh[:, :, :1], atol=1e-4)
+
+
+def test_tiles_cover_and_blend_to_one():
+    for size, tile, overlap in [(128, 64, 16), (200, 64, 32), (64, 64, 16), (48, 64, 16)]:
+        starts = tile_starts(size, min(tile, size), overlap)
+        t = min(tile, size)
+        total = np.zeros(size)
+        for s in starts:
+            total[s : s + t] += ramp(size, s, t, overlap)
+        assert starts[0] == 0 and starts[-1] + t == size
+        assert total.min() > 0  # every pixel has weight; the blend divides by the total
+
+
+@pytest.mark.parametrize(
+    "shape,message",
+    [
+        ((1, 3, 1, 8, 8), "8x8 pixels.*at least 16"),
+        ((1, 3, 0, 32, 32), "0 frames"),
+        ((1, 3, 10, 32, 32), "10 frames.*1 \\+ 4k"),
+        ((1, 4, 1, 32, 32), "\\(B, 3, T, H, W\\)"),
+    ],
+)
+def test_bad_input_is_a_clear_error(vae, shape, message):
+    with pytest.raises(SizeError, match=message):
+        vae.encode(torch.zeros(shape))
+
+
+def test_stream_refuses_ragged_clips(vae):
+    with pytest.raises(SizeError, match="1 \\+ 4k"):
+        encode_stream(vae, np.zeros((7, 32, 32, 3), np.uint8), StreamConfig(chunk=4))
+    with pytest.raises(SizeError, match="0 frames"):
+        encode_stream(vae, [], StreamConfig(chunk=4))
+
+
+def _train(data, run, *extra, steps=None):
+    cmd = KINETOSCOPE + ["train", "vae", "--config", "tiny", "--data", str(data), "-o", str(run), *extra]
+    if steps:
+        cmd += ["--steps", str(steps)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _losses(run):
+    return [json.loads(ln)["loss"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    subprocess.run(
+        KINETOSCOPE + ["world", "-o", str(out), "--clips", "6", "--sizes", "64x64", "--frames", "9", "--workers", "1"],
+        check=True, capture_output=True,
+    )
+    return out
+
+
+def test_training_runs_and_saves(world, tmp_path):
+    run = tmp_path / "run"
+    p = _train(world, run)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    for name in ("model.safetensors", "config.json", "state.pt", "metrics.jsonl"):
+        assert (run / name).exists()
+    losses = _losses(run)
+    assert len(losses) == 6 and all(np.isfinite(losses))
+
+
+def test_killed_training_resumes_exactly(world, tmp_path):
+    """SIGKILL after a checkpoint, resume: the loss curve equals an uninterrupted run's."""
+    steps = 9
+    full = tmp_path / "full"
+    p = _train(world, full, steps=steps)
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    killed = tmp_path / "killed"
+    p = _train(world, killed, steps=steps)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait for the step-6 checkpoint (save_every=3), then kill -9
+        if (killed / "state.pt").exists() and torch.load(killed / "state.pt", weights_only=False)["step"] >= 6:
+            break
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    saved = torch.load(killed / "state.pt", weights_only=False)["step"]
+    assert 6 <= saved < steps or saved == steps
+    p = _train(world, killed, "--resume", steps=steps)
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    np.testing.assert_allclose(_losses(killed), _losses(full), rtol=1e-5, atol=1e-6)
+
+
+def test_torchrun_two_processes(world, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "kinetoscope", "train", "vae", "--config", "tiny", "--data", str(world), "-o", str(run), "--steps", "4"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(_losses(run)) == 4 and (run / "model.safetensors").exists()
