@@ -190,6 +190,9 @@ class Encoder(nn.Module):
         self.mid = ResBlock(c[-1], c[-1], 3)
         self.norm = RMSNorm(c[-1])
         self.conv_out = CausalConv3d(c[-1], 2 * cfg.latent, kt=3)
+        # start with a narrow posterior (std ~0.05): unit noise on a fresh encoder's small means would hide the
+        # signal from the decoder for hundreds of steps
+        nn.init.constant_(self.conv_out.conv.bias[cfg.latent :], -6.0)
 
     def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
         # x: (B, 3, T, H, W) -> (B, 2 * latent, 1 + (T - 1) / 4, H / 8, W / 8)

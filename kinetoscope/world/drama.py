@@ -18,7 +18,7 @@ import numpy as np
 from kinetoscope.world import captions as cap
 from kinetoscope.world.canvas import CLASHES, SS, BackgroundCache, Camera, Layer, floor_y, make_camera, shade
 from kinetoscope.world.clip import Clip, ClipSpec
-from kinetoscope.world.vocab import COLORS, DRAMA_ACTIONS, SETTINGS, SHOT_SIZES, is_held_out
+from kinetoscope.world.vocab import COLORS, DRAMA_ACTIONS, DRAMA_STILL, SETTINGS, SHOT_SIZES, direction_of, is_held_out
 
 SETTING_WEIGHTS = np.array([1, 1, 1, 1, 1, 1, 3, 3], dtype=float)  # living room and office are natural for drama
 ACTION_WEIGHTS = np.array([1, 1, 1, 1, 0.8, 0.8, 1], dtype=float)  # in DRAMA_ACTIONS order
@@ -458,7 +458,7 @@ def render_drama(spec: ClipSpec) -> Clip:
     h, w, n = spec.height, spec.width, spec.frames
     ts = np.arange(n) / spec.fps
     setting = SETTINGS[int(rng.choice(len(SETTINGS), p=SETTING_WEIGHTS / SETTING_WEIGHTS.sum()))]
-    action = "stands"
+    action = DRAMA_STILL
     if n > 1:
         action = DRAMA_ACTIONS[int(rng.choice(len(DRAMA_ACTIONS), p=ACTION_WEIGHTS / ACTION_WEIGHTS.sum()))]
     count = 2 if action == "meet" or rng.random() < 0.3 else 1
@@ -765,15 +765,6 @@ def what(rng: np.random.Generator, p: Person, noun: str, ref: str, x: np.ndarray
     return f"{ref} stands {pose} {where} of the picture"
 
 
-def world_direction(dx: float, dy: float, short: int) -> str:
-    """The dominant axis of a net world displacement, or none under 0.12 of the short side (physics' rule)."""
-    if max(abs(dx), abs(dy)) < 0.12 * short:
-        return "none"
-    if abs(dx) >= abs(dy):
-        return "right" if dx > 0 else "left"
-    return "down" if dy > 0 else "up"
-
-
 def drama_script(spec: ClipSpec, setting: str, camera: Camera, shot: str, people: list[Person], tr: Tracks) -> dict:
     """The ground truth: each person's look, action, facing and pixel track (frame px), the camera and the shot."""
     h, w = spec.height, spec.width
@@ -795,7 +786,7 @@ def drama_script(spec: ClipSpec, setting: str, camera: Camera, shot: str, people
                 "action": p.action,
                 "motion": p.action,
                 "facing": list(p.facing),
-                "direction": world_direction(wx[-1] - wx[0], wy[-1] - wy[0], min(h, w)),
+                "direction": direction_of(wx[-1] - wx[0], wy[-1] - wy[0], min(h, w)),
                 "x": _r(tr.x[i]),
                 "y": _r(tr.y[i]),
                 "size": _r(tr.size[i]),

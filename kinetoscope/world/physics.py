@@ -25,22 +25,9 @@ from kinetoscope.world.canvas import (
     make_camera,
     BackgroundCache,
 )
-from kinetoscope.world.vocab import COLORS, SETTINGS, SHAPES, is_held_out
+from kinetoscope.world.vocab import COLORS, PHYSICS_MOTIONS, SETTINGS, SHAPES, direction_of, is_held_out
 
-SINGLE_MOTIONS = (
-    "falls and bounces",
-    "rolls left",
-    "rolls right",
-    "slides left",
-    "slides right",
-    "slides up",
-    "slides down",
-    "is thrown in an arc",
-    "spins",
-    "grows",
-    "shrinks",
-    "stays still",
-)
+SINGLE_MOTIONS = tuple(m for m in PHYSICS_MOTIONS if m not in ("collide", "swings"))  # one object alone
 MOTION_WEIGHTS = np.array([3, 1.2, 1.2, 1, 1, 1, 1, 2, 1, 0.8, 0.8, 1], dtype=float)
 SCENE_KINDS = ("single", "collide", "swings")
 ROLLERS = ("ball", "basketball", "orange", "apple", "tomato", "eight ball")  # what can roll
@@ -299,16 +286,6 @@ def separated(a: Body, b: Body) -> bool:
     return bool(np.all(gap > 0))
 
 
-def world_direction(b: Body, short: int) -> str:
-    """The dominant axis of the object's net world displacement: left/right/up/down, or none if it barely moved."""
-    dx, dy = b.x[-1] - b.x[0], b.y[-1] - b.y[0]
-    if max(abs(dx), abs(dy)) < 0.12 * short:
-        return "none"
-    if abs(dx) >= abs(dy):
-        return "right" if dx > 0 else "left"
-    return "down" if dy > 0 else "up"
-
-
 MOTION_WORDS: dict[str, tuple[str, ...]] = {
     "falls and bounces": ("falls and bounces", "drops and bounces", "bounces", "falls and bounces"),
     "rolls left": ("rolls left", "rolls to the left", "rolls left"),
@@ -393,7 +370,7 @@ def physics_script(spec: ClipSpec, setting: str, camera: Camera, bodies: list[Bo
                 "emoji": b.is_emoji,
                 "color": b.color,
                 "motion": b.motion,
-                "direction": world_direction(b, min(h, w)) if spec.frames > 1 else "none",
+                "direction": direction_of(b.x[-1] - b.x[0], b.y[-1] - b.y[0], min(h, w)),
                 "x": _r(fx),
                 "y": _r(fy),
                 "size": _r(size),

@@ -54,6 +54,7 @@ SETTINGS = (
 )
 
 DRAMA_ACTIONS = ("walks left", "walks right", "waves", "jumps", "sits down", "turns around", "meet")
+DRAMA_STILL = "stands"  # what a person does in a still image (a 1-frame clip)
 SHOT_SIZES = ("wide shot", "medium shot", "close-up")
 
 SPRITE_CHARACTERS = ("knight", "slime", "robot", "wizard", "cat")
@@ -64,6 +65,17 @@ FACINGS = ("left", "right")
 SPRITE_BACKGROUNDS = ("plain", "transparent")  # "transparent" is rendered on a flat key color for matting
 
 DIRECTIONS = ("left", "right", "up", "down", "none")
+MOVE_THRESHOLD = 0.12  # a net displacement under this fraction of the frame's short side is "none"
+
+
+def direction_of(dx: float, dy: float, short_side: int) -> str:
+    """The direction of a net displacement (y down): the dominant axis, or "none" if it is under MOVE_THRESHOLD of
+    the short side. The one rule shared by the world's scripts and the analyzer's verdicts."""
+    if max(abs(dx), abs(dy)) < MOVE_THRESHOLD * short_side:
+        return "none"
+    if abs(dx) >= abs(dy):
+        return "right" if dx > 0 else "left"
+    return "down" if dy > 0 else "up"
 
 
 def is_held_out(color: str, shape: str, motion: str) -> bool:
