@@ -264,22 +264,22 @@ def draw_shape(layer: Layer, shape: str, color: str, x: float, y: float, r: floa
 # Emoji: real, colorful artwork from the Noto Color Emoji font (Apache-2.0), each with its dominant color name.
 
 EMOJI: dict[str, tuple[str, str]] = {
-    # name: (character, dominant vocabulary color)
+    # name: (character, dominant vocabulary color) -- checked against the analyzer's color naming of the artwork
+    # (tests/test_analyzer.py); Noto has no emoji that is mostly true black, so none stands for black
     "apple": ("\U0001F34E", "red"),
     "strawberry": ("\U0001F353", "red"),
     "tomato": ("\U0001F345", "red"),
     "orange": ("\U0001F34A", "orange"),
     "basketball": ("\U0001F3C0", "orange"),
     "lemon": ("\U0001F34B", "yellow"),
-    "banana": ("\U0001F34C", "yellow"),
+    "chick": ("\U0001F425", "yellow"),
     "green apple": ("\U0001F34F", "green"),
     "frog": ("\U0001F438", "green"),
     "grapes": ("\U0001F347", "purple"),
     "eggplant": ("\U0001F346", "purple"),
-    "pig": ("\U0001F437", "pink"),
+    "flamingo": ("\U0001F9A9", "pink"),
     "blue book": ("\U0001F4D8", "blue"),
     "snowman": ("\u26C4", "white"),
-    "eight ball": ("\U0001F3B1", "black"),
 }
 
 

@@ -30,7 +30,7 @@ from kinetoscope.world.vocab import COLORS, PHYSICS_MOTIONS, SETTINGS, SHAPES, d
 SINGLE_MOTIONS = tuple(m for m in PHYSICS_MOTIONS if m not in ("collide", "swings"))  # one object alone
 MOTION_WEIGHTS = np.array([3, 1.2, 1.2, 1, 1, 1, 1, 2, 1, 0.8, 0.8, 1], dtype=float)
 SCENE_KINDS = ("single", "collide", "swings")
-ROLLERS = ("ball", "basketball", "orange", "apple", "tomato", "eight ball")  # what can roll
+ROLLERS = ("ball", "basketball", "orange", "apple", "tomato")  # what can roll
 SCENE_WEIGHTS = np.array([0.82, 0.1, 0.08])
 
 
