@@ -11,6 +11,7 @@ import pytest
 
 from kinetoscope.world import ClipSpec, pixelart
 from kinetoscope.world.sprites import KEYS, KINDS, NOMINAL, nearest_color, render_sprites
+from kinetoscope.world.vocab import direction_of
 from kinetoscope.world.vocab import COLORS, SPRITE_ACTIONS, SPRITE_CHARACTERS, SPRITE_EFFECTS, is_held_out
 
 NAMES = sorted(COLORS)
@@ -64,7 +65,10 @@ def test_every_kind_and_action_renders(kind):
         obj = clip.script["objects"][0]
         mask = sprite_mask(clip)
         assert clip.frames.shape == (17, 64, 64, 3) and clip.frames.dtype == np.uint8
-        assert obj["kind"] == kind and obj["motion"] == obj["action"] and obj["direction"] == "none"
+        assert obj["kind"] == kind and obj["motion"] == obj["action"]
+        # sprites animate in place: only a clip that ends mid-jump has a net displacement (upward)
+        expected = direction_of(obj["x"][-1] - obj["x"][0], obj["y"][-1] - obj["y"][0], 64)
+        assert obj["direction"] == expected and expected in ("none", "up")
         assert all(obj["visible"]) and mask.any(axis=(1, 2)).all()
         size = NOMINAL.get(kind, pixelart.NOMINAL)
         assert 0.4 * 64 <= size * obj["pixel_size"] <= 0.7 * 64

@@ -29,6 +29,7 @@ from kinetoscope.world.vocab import (
     SPRITE_BACKGROUNDS,
     SPRITE_CHARACTERS,
     SPRITE_EFFECTS,
+    direction_of,
     is_held_out,
 )
 
@@ -508,7 +509,7 @@ def sprite_script(spec: ClipSpec, scene: SpriteScene, tracks: dict) -> dict:
         "action": scene.action,
         "motion": scene.action,
         "facing": scene.facing,
-        "direction": "none",
+        "direction": direction_of(tracks["x"][-1] - tracks["x"][0], tracks["y"][-1] - tracks["y"][0], min(spec.height, spec.width)),
         "x": [round(v, 2) for v in tracks["x"]],
         "y": [round(v, 2) for v in tracks["y"]],
         "size": [round(v, 2) for v in tracks["size"]],
