@@ -83,6 +83,7 @@ class CropSource:
     def __init__(self, world_roots: list[str | Path], split: str = "train", mix: CropMix = CropMix(), seed: int = 0):
         self.mix, self.seed, self.split = mix, seed, split
         self.world: list[tuple[Path, ClipRecord]] = [(Path(r), rec) for r in world_roots for rec in read_manifest(r)]
+        self._long_enough: dict[int, list[int]] = {}
         self.real = [load_real_clip(n, split) for n in REAL_CLIPS] if mix.real > 0 else []
         names = HELD_OUT_PHOTOS if split != "train" else tuple(p for p in PHOTOS if p not in HELD_OUT_PHOTOS)
         self.photos = [load_photo(n) for n in names] if mix.photo + mix.photo_pan > 0 else []
@@ -116,7 +117,9 @@ class CropSource:
         return np.repeat(_scaled_crop(photo[None], rng, size), frames, axis=0)  # a still shot of a photo
 
     def _world(self, rng: np.random.Generator, size: int, frames: int) -> np.ndarray:
-        candidates = [i for i in range(len(self.world)) if self.world[i][1].frames >= frames]
+        if frames not in self._long_enough:  # world clips with at least `frames` frames, listed once per duration
+            self._long_enough[frames] = [i for i, (_, rec) in enumerate(self.world) if rec.frames >= frames]
+        candidates = self._long_enough[frames]
         if not candidates:
             raise DataError(f"no world clip has {frames} frames or more")
         root, rec = self.world[candidates[int(rng.integers(len(candidates)))]]

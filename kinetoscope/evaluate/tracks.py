@@ -151,7 +151,7 @@ def merge_parts(tracks: list[Track], shape: tuple[int, int]) -> list[Track]:
     parent = list(range(len(tracks)))
     for i in order:
         small = tracks[i]
-        best, best_score = None, 0.0
+        best = None
         for j, big in enumerate(tracks):
             if j == i or big.median_area <= small.median_area or big.color == small.color:
                 continue
@@ -161,7 +161,7 @@ def merge_parts(tracks: list[Track], shape: tuple[int, int]) -> list[Track]:
             touching = sum(_touch(big.blobs[t], small.blobs[t], shape) for t in common)
             score = touching / len(common)
             if score >= ATTACH_FRACTION and (best is None or big.median_area > tracks[best].median_area):
-                best, best_score = j, score
+                best = j
         if best is not None:
             parent[i] = best
     roots: dict[int, Track] = {}

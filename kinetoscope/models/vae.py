@@ -12,7 +12,7 @@ the network starts close to an identity-like reshuffle and trains fast.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -278,6 +278,3 @@ class VAE(nn.Module):
         noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32).to(mean.dtype)
         z = mean + noise * (0.5 * logvar).exp()
         return self.decoder(z), mean, logvar
-
-    def config_dict(self) -> dict:
-        return asdict(self.cfg)

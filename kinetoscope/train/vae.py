@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
@@ -23,16 +24,17 @@ from kinetoscope.data.crops import CropMix, CropSource
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.quality import psnr, ssim_map
 from kinetoscope.models.vae import PRESETS as MODEL_PRESETS
-from kinetoscope.models.vae import VAE
+from kinetoscope.models.vae import VAE, VAEConfig
 from kinetoscope.train.common import (
+    MODEL_FILE,
     MetricsLog,
     all_reduce_mean,
     load_checkpoint,
     lr_at,
+    read_config,
     save_checkpoint,
     setup_distributed,
     teardown_distributed,
-    unwrap,
 )
 
 
@@ -145,14 +147,9 @@ def calibrate_latents(vae: VAE, source: CropSource, cfg: VAETrainConfig, batches
 
 def load_vae(run: str | Path) -> VAE:
     """A trained VAE from a run or weights folder (config.json + model.safetensors)."""
-    from kinetoscope.models.vae import VAEConfig
-    from kinetoscope.train.common import MODEL_FILE, read_config
-
     run = Path(run)
     cfg = read_config(run)["model"]
     vae = VAE(VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
-    from safetensors.torch import load_file
-
     vae.load_state_dict({k: v.float() for k, v in load_file(str(run / MODEL_FILE)).items()})
     return vae.eval()
 
