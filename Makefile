@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml constraints.txt scripts/install-system-deps.sh
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/kinetoscope world -o outputs/demo --clips 6 --workers 2
-	@echo "demo clips written to outputs/demo (see outputs/demo/manifest.jsonl)"
+	$(BIN)/kinetoscope generate "a red ball bounces on a gray floor" -o outputs/demo/ball.mp4
+	$(BIN)/kinetoscope generate "a blue square slides to the left" --aspect 16:9 -o outputs/demo/square.mp4
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from kinetoscope import __version__
 from kinetoscope.errors import KinetoscopeError
@@ -97,20 +99,82 @@ def _run_world(a: argparse.Namespace) -> int:
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=("vae",), help="which network to train")
+    p.add_argument("what", choices=("vae", "dit"), help="which network to train")
     p.add_argument("--config", default="small", help="a preset name (tiny, small) or a JSON file of config fields")
     p.add_argument("--data", required=True, type=name_list, metavar="DATASET[,DATASET]", help="world/curated shards")
     p.add_argument("-o", "--out", required=True, metavar="RUN", help="run folder: checkpoints, config, metrics.jsonl")
+    p.add_argument("--vae", metavar="DIR", help="dit only: the VAE whose latents it learns (default: the bundled VAE)")
     p.add_argument("--steps", type=int, help="override the config's number of steps")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN exactly where it stopped")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _run_train(a: argparse.Namespace) -> int:
-    from kinetoscope.train.vae import train_vae, vae_train_config
+    if a.what == "vae":
+        from kinetoscope.train.vae import train_vae, vae_train_config
 
-    cfg = vae_train_config(a.config, steps=a.steps)
-    train_vae(cfg, list(a.data), a.out, resume=a.resume, progress=not a.quiet)
+        train_vae(vae_train_config(a.config, steps=a.steps), list(a.data), a.out, resume=a.resume,
+                  progress=not a.quiet)  # fmt: skip
+        return 0
+    from kinetoscope.pipeline import BUNDLED
+    from kinetoscope.train.dit import dit_train_config, train_dit
+
+    if len(a.data) != 1:
+        raise KinetoscopeError("train dit: give one DATASET (its latents are cached beside its manifest)")
+    train_dit(dit_train_config(a.config, steps=a.steps), a.data[0], a.vae or BUNDLED / "vae", a.out,
+              resume=a.resume, progress=not a.quiet)  # fmt: skip
+    return 0
+
+
+# --- kinetoscope generate ------------------------------------------------------------------------------------------
+
+
+def _add_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", help="what happens in the video, e.g. \"a red ball bounces on a gray floor\"")
+    p.add_argument("-o", "--out", default="video.mp4", help="output: .mp4 (H.264), .gif, .webp, .png (a still with "
+                   "--frames 1) or a folder for PNG frames (default video.mp4)")
+    p.add_argument("--aspect", help="W:H, e.g. 9:16 (default), 16:9, 1:1")
+    p.add_argument("--size", help="WIDTHxHEIGHT in pixels, e.g. 64x112 (overrides --aspect)")
+    p.add_argument("--seconds", type=float, help="duration (default 2 s)")
+    p.add_argument("--frames", type=int, help="frame count, 1 + 4k (overrides --seconds; 1 = an image)")
+    p.add_argument("--fps", type=float, default=16.0, help="frames per second (default 16, the training rate)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same video (default 0)")
+    p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
+    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
+    p.add_argument("--sampler", default="euler", help="euler (default), heun or ab2")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (dit/ + vae/) or a DiT run (default: bundled)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _run_generate(a: argparse.Namespace) -> int:
+    import time
+
+    from kinetoscope.media import write_video
+    from kinetoscope.models.text import check_prompt
+    from kinetoscope.pipeline import Pipeline, Request, frames_for, size_for
+    from kinetoscope.sizes import round_size
+
+    t0 = time.time()
+    prompt = check_prompt(a.prompt)  # refuse before loading anything
+    out = Path(a.out)
+    still = out.suffix.lower() in (".png", ".jpg", ".jpeg")
+    width, height = size_for(a.aspect, a.size)
+    frames = 1 if still else frames_for(a.seconds, a.frames, a.fps)
+    if still and a.frames not in (None, 1):
+        raise KinetoscopeError(f"{out}: an image holds one frame; use .mp4/.gif/.webp for --frames {a.frames}")
+    height, width, frames = round_size(height, width, frames)  # refuse impossible sizes before loading the models
+    pipe = Pipeline(a.model)
+    video = pipe.generate(Request(prompt, width, height, frames, a.fps, a.seed, a.steps, a.guidance, a.sampler),
+                          progress=not a.quiet)  # fmt: skip
+    if still:
+        from PIL import Image
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(video.frames[0]).save(out)
+    else:
+        write_video(out, video.frames, video.fps)
+    t, h, w = video.frames.shape[:3]
+    print(f"{out}: {w}x{h}, {t} frame{'s' * (t > 1)} at {video.fps:g} fps, seed {a.seed}, in {time.time() - t0:.1f} s")
     return 0
 
 
@@ -120,7 +184,8 @@ def _run_train(a: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "world": ("render a procedural world data set (MP4 shards + manifest.jsonl); resumes if cut off",
               _add_world, _run_world),
-    "train": ("train the VAE (one process, or many under torchrun); --resume continues exactly",
+    "generate": ("generate a video (or an image) from a prompt with the bundled model", _add_generate, _run_generate),
+    "train": ("train the VAE or the DiT (one process, or many under torchrun); --resume continues exactly",
               _add_train, _run_train),
 }  # fmt: skip
 
@@ -138,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a user mistake is one line ``kinetoscope: error: ...`` on stderr and exit code 2."""
+    warnings.showwarning = _show_warning
     try:
         args = build_parser().parse_args(argv)
         return args._run(args)
@@ -149,6 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a size rounded, a prompt truncated) as one line each, without the source location."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _one_line(e: Exception) -> str:

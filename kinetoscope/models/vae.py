@@ -29,6 +29,7 @@ class VAEConfig:
     blocks: int = 1  # residual blocks per stage
     temporal_down: tuple[bool, ...] = (False, True, True)  # which of the three 2x spatial downsamples also halve time
     temporal_kernel: tuple[int, ...] = (1, 1, 3, 3)  # per stage: 1 = per-frame 2D convs (cheap at high resolution)
+    patch: int = 1  # pixels folded into channels before the first convolution (LTX-Video style): p^2 less work
 
     @property
     def time_factor(self) -> int:
@@ -36,13 +37,14 @@ class VAEConfig:
 
     @property
     def space_factor(self) -> int:
-        return 2 ** (len(self.channels) - 1)
+        return self.patch * 2 ** (len(self.channels) - 1)
 
 
 PRESETS = {
     "tiny": VAEConfig(channels=(8, 16, 16, 16), latent=8),
-    "small": VAEConfig(channels=(32, 64, 128, 128), latent=16),
-    "base": VAEConfig(channels=(64, 128, 256, 256), latent=16, blocks=2),
+    "small": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3), patch=2),
+    "base": VAEConfig(channels=(128, 256, 256), latent=16, blocks=2, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
+                      patch=2),
 }
 
 
@@ -181,7 +183,8 @@ class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         c = cfg.channels
-        self.conv_in = CausalConv3d(3, c[0], kt=cfg.temporal_kernel[0])
+        self.patch = cfg.patch
+        self.conv_in = CausalConv3d(3 * cfg.patch**2, c[0], kt=cfg.temporal_kernel[0])
         self.stages = nn.ModuleList()
         kts = cfg.temporal_kernel
         for i in range(len(c) - 1):
@@ -196,6 +199,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: Tensor, cache: CausalCache | None = None) -> Tensor:
         # x: (B, 3, T, H, W) -> (B, 2 * latent, 1 + (T - 1) / 4, H / 8, W / 8)
+        x = rearrange(x, "b c t (h p) (w q) -> b (p q c) t h w", p=self.patch, q=self.patch)  # (B, 3p^2, T, H/p, W/p)
         x = self.conv_in(x, cache)
         for stage in self.stages:
             for layer in stage:
@@ -217,7 +221,8 @@ class Decoder(nn.Module):
             up = Up(c[i + 1], c[i], cfg.temporal_down[i], kts[i + 1])  # the conv runs at the lower resolution
             self.stages.append(nn.ModuleList([up, *blocks]))
         self.norm = RMSNorm(c[0])
-        self.conv_out = CausalConv3d(c[0], 3, kt=cfg.temporal_kernel[0])
+        self.patch = cfg.patch
+        self.conv_out = CausalConv3d(c[0], 3 * cfg.patch**2, kt=cfg.temporal_kernel[0])
 
     def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
         # z: (B, latent, T', H', W') -> (B, 3, 1 + 4 (T' - 1), 8 H', 8 W')
@@ -225,7 +230,8 @@ class Decoder(nn.Module):
         for stage in self.stages:
             for layer in stage:
                 x = layer(x, cache)
-        return self.conv_out(F.silu(self.norm(x)), cache)
+        x = self.conv_out(F.silu(self.norm(x)), cache)  # (B, 3p^2, T, H/p, W/p)
+        return rearrange(x, "b (p q c) t h w -> b c t (h p) (w q)", p=self.patch, q=self.patch)
 
 
 class VAE(nn.Module):

@@ -12,8 +12,10 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -125,3 +127,23 @@ def all_reduce_mean(value: torch.Tensor, d: Dist) -> torch.Tensor:
         dist.all_reduce(value)
         value /= d.world
     return value
+
+
+def train_config(presets: Mapping[str, Any], name_or_path: str, parse: Mapping[str, Callable] | None = None,
+                 **overrides: Any) -> Any:
+    """A training config: a preset by name, or a JSON file of its fields over the "small" preset (lists become
+    tuples; `parse` builds nested fields); then the CLI's overrides (None means keep)."""
+    if name_or_path in presets:
+        cfg = presets[name_or_path]
+    elif Path(name_or_path).is_file():
+        fields = json.loads(Path(name_or_path).read_text())
+        for key, build in (parse or {}).items():
+            if key in fields:
+                fields[key] = build(fields[key])
+        try:
+            cfg = replace(presets["small"], **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        except TypeError as e:
+            raise KinetoscopeError(f"{name_or_path}: {e}") from None
+    else:
+        raise KinetoscopeError(f"config {name_or_path!r} is neither a preset ({', '.join(presets)}) nor a JSON file")
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})

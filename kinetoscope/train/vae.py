@@ -9,9 +9,8 @@ rank draws its own crops and DDP averages the gradients.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from kinetoscope.data.crops import CropMix, CropSource
-from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.quality import psnr, ssim_map
 from kinetoscope.models.vae import PRESETS as MODEL_PRESETS
 from kinetoscope.models.vae import VAE, VAEConfig
@@ -35,6 +33,7 @@ from kinetoscope.train.common import (
     save_checkpoint,
     setup_distributed,
     teardown_distributed,
+    train_config,
 )
 
 
@@ -157,16 +156,4 @@ def load_vae(run: str | Path) -> VAE:
 def vae_train_config(name_or_path: str, **overrides) -> VAETrainConfig:
     """A preset by name, or a JSON file of VAETrainConfig fields (over the small preset); CLI overrides on top
     (None means keep)."""
-    if name_or_path in PRESETS:
-        cfg = PRESETS[name_or_path]
-    elif Path(name_or_path).is_file():
-        fields = json.loads(Path(name_or_path).read_text())
-        if "mix" in fields:
-            fields["mix"] = CropMix(**fields["mix"])
-        try:
-            cfg = replace(PRESETS["small"], **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-        except TypeError as e:
-            raise KinetoscopeError(f"{name_or_path}: {e}") from None
-    else:
-        raise KinetoscopeError(f"config {name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file")
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    return train_config(PRESETS, name_or_path, parse={"mix": lambda m: CropMix(**m)}, **overrides)

@@ -1,0 +1,187 @@
+"""`kinetoscope train dit`: the diffusion transformer's training loop, on the latent cache.
+
+Each step draws one bucket (latent frames x height x width: sizes, aspect ratios and durations, images as 1-frame
+clips in the same run) with probability proportional to its clips, and a global batch sized to a token budget. Every
+sample's caption choice (terse or detailed), caption dropout (for guidance), noise level, noise and given-frame mask
+(none, first, prefix, suffix, first+last: the conditioning every mode uses) are a pure function of
+(seed, step, sample index). So a killed run resumes to the same losses, and torchrun with N ranks, each taking a
+1/N slice of the global batch, computes the same per-sample losses as one process (DDP averages the gradients of the
+per-rank means of per-sample losses: the same mean). The learning rate warms up and decays to zero at the last step,
+which DESIGN.md §8 measured better than EMA for runs this short.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, load_cache
+from kinetoscope.diffusion.flow import flow_loss, resolution_shift, sample_given, training_example
+from kinetoscope.errors import KinetoscopeError
+from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
+from kinetoscope.models.dit import DiT, flops_per_token
+from kinetoscope.train.common import (
+    MetricsLog,
+    all_reduce_mean,
+    load_checkpoint,
+    lr_at,
+    save_checkpoint,
+    setup_distributed,
+    teardown_distributed,
+    train_config,
+)
+from kinetoscope.train.peak import matmul_peak
+from kinetoscope.train.plot import plot_metrics
+
+
+@dataclass(frozen=True)
+class DiTTrainConfig:
+    model: str = "small"  # a preset of models/dit.py
+    steps: int = 4000
+    lr: float = 6e-4
+    warmup: int = 200
+    weight_decay: float = 0.0
+    tokens: int = 6144  # global batch budget in DiT tokens; batch = tokens // tokens per clip (even, at least 2)
+    max_batch: int = 64
+    caption_dropout: float = 0.1  # share of captions replaced by "" (the unconditional embedding for guidance)
+    detailed: float = 0.5  # share of captions that are the detailed kind (the rest terse)
+    given: dict = field(default_factory=lambda: {"none": 0.5, "first": 0.2, "prefix": 0.1, "suffix": 0.1,
+                                                 "first_last": 0.1})
+    t_mean: float = 0.0  # logit-normal timesteps
+    t_std: float = 1.0
+    seed: int = 0
+    bf16: bool = True
+    save_every: int = 250
+    log_every: int = 10
+
+
+PRESETS = {
+    "tiny": DiTTrainConfig(model="tiny", steps=6, tokens=256, max_batch=8, warmup=2, save_every=3, log_every=1),
+    "small": DiTTrainConfig(),
+}
+
+
+def tokens_of(cfg_model, bucket: tuple[int, int, int]) -> int:
+    p = cfg_model.patch
+    return (bucket[0] // p[0]) * (bucket[1] // p[1]) * (bucket[2] // p[2])
+
+
+def plan_step(cfg: DiTTrainConfig, buckets: dict[tuple, list[int]], tokens: dict[tuple, int], step: int
+              ) -> tuple[tuple, list[int]]:
+    """The step's bucket and global batch of clip indices: a pure function of (seed, step)."""
+    rng = np.random.default_rng([cfg.seed, step, 11])
+    keys = sorted(buckets)
+    p = np.array([len(buckets[k]) for k in keys], float)
+    key = keys[rng.choice(len(keys), p=p / p.sum())]
+    batch = max(2, min(cfg.max_batch, cfg.tokens // tokens[key]) // 2 * 2)
+    items = buckets[key]
+    picks = rng.choice(len(items), size=batch, replace=len(items) < batch)
+    return key, [items[j] for j in picks]
+
+
+def make_batch(cfg: DiTTrainConfig, cache: LatentCache, clips: list[int], step: int, offset: int, shift: float):
+    """Inputs and targets for clips (the rank's slice starting at global sample `offset`), each sample seeded by
+    (seed, step, its global index)."""
+    xs, ts, targets, givens, picks = [], [], [], [], []
+    for j, i in enumerate(clips):
+        seed = int(np.random.default_rng([cfg.seed, step, offset + j, 5]).integers(2**62))
+        gen = torch.Generator().manual_seed(seed)
+        r = torch.rand(2, generator=gen)
+        kind = None if r[0] < cfg.caption_dropout else CAPTION_KINDS[1] if r[1] < cfg.detailed else CAPTION_KINDS[0]
+        picks.append((i, kind))
+        z = cache.z[i][None]  # (1, C, T', H', W')
+        given = sample_given(1, z.shape[2], gen, cfg.given)  # (1, T')
+        ex = training_example(z, gen, given=given, mean=cfg.t_mean, std=cfg.t_std, shift=shift)
+        xs.append(ex.x_t), ts.append(ex.t_frames), targets.append(ex.target), givens.append(ex.given)
+    return torch.cat(xs), torch.cat(ts), cache.text(picks), torch.cat(targets), torch.cat(givens)
+
+
+def prepare_cache(data: str | Path, vae_dir: str | Path, progress: bool = True) -> tuple[LatentCache, str]:
+    """Load (building it first if needed) the latent cache of DATA for the VAE in VAE_DIR."""
+    from kinetoscope.train.vae import load_vae
+
+    vae = load_vae(vae_dir)
+    folder = cache_dir(Path(data), vae)
+    if not (folder / "index.json").exists():
+        build_cache(data, vae, progress=progress)
+    return load_cache(data, folder), folder.name
+
+
+def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: str | Path, resume: bool = False,
+              progress: bool = True) -> dict:
+    """Train (or resume) a DiT into RUN on DATA's latents under the VAE in VAE_DIR; returns the last metrics."""
+    run = Path(run)
+    d = setup_distributed()
+    if d.main:
+        cache, cache_name = prepare_cache(data, vae_dir, progress)
+    if d.world > 1:
+        torch.distributed.barrier()  # rank 0 builds the cache; the others load it when it is finished
+    if not d.main:
+        cache, cache_name = prepare_cache(data, vae_dir, progress=False)
+    torch.manual_seed(cfg.seed)
+    model_cfg = replace(MODEL_PRESETS[cfg.model], latent=cache.z[0].shape[0])
+    dit = DiT(model_cfg)
+    opt = torch.optim.AdamW(dit.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    start = 0
+    if resume:
+        state = load_checkpoint(run, dit)
+        opt.load_state_dict(state["optimizer"])
+        start = state["step"]
+    model = DDP(dit) if d.world > 1 else dit
+    buckets: dict[tuple, list[int]] = {}
+    for i in range(len(cache)):
+        buckets.setdefault(cache.bucket(i), []).append(i)
+    tokens = {k: tokens_of(model_cfg, k) for k in buckets}
+    peak = matmul_peak()
+    config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg), "data": str(data),
+              "vae": str(vae_dir), "latents": cache_name, "fps": sorted({r.fps for r in cache.records})}
+    log = MetricsLog(run, d.main, start if resume else None)
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train dit", disable=not (progress and d.main))
+    last: dict = {}
+    for step in bar:
+        t0 = time.time()
+        key, clips = plan_step(cfg, buckets, tokens, step)
+        if len(clips) % d.world:
+            raise KinetoscopeError(f"global batch {len(clips)} does not split over {d.world} ranks")
+        per = len(clips) // d.world
+        mine = clips[d.rank * per : (d.rank + 1) * per]
+        shift = resolution_shift(tokens[key])
+        x_t, t, txt, target, given = make_batch(cfg, cache, mine, step, d.rank * per, shift)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            v = model(x_t, t, txt)
+        loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1]) for j in range(per)]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            sec = time.time() - t0
+            tok_s = len(clips) * tokens[key] / sec
+            last = {"step": done, "loss": float(all_reduce_mean(loss.detach(), d)), "lr": opt.param_groups[0]["lr"],
+                    "grad_norm": float(grad_norm), "bucket": list(key), "batch": len(clips), "sec": sec,
+                    "samples_per_s": len(clips) / sec, "tokens_per_s": tok_s,
+                    "mfu": 3 * flops_per_token(model_cfg, tokens[key]) * tok_s / peak}
+            log.write(**last)
+            bar.set_postfix(loss=f"{last['loss']:.4f}", sps=f"{last['samples_per_s']:.1f}", mfu=f"{last['mfu']:.0%}")
+        if d.main and (done == 1 or done % cfg.save_every == 0 or done == cfg.steps):
+            save_checkpoint(run, dit, config, {"step": done, "optimizer": opt.state_dict()})
+        if d.world > 1:
+            torch.distributed.barrier()
+    if d.main:
+        plot_metrics(run)
+    teardown_distributed()
+    return last
+
+
+def dit_train_config(name_or_path: str, **overrides) -> DiTTrainConfig:
+    """A preset by name, or a JSON file of DiTTrainConfig fields (over the small preset); CLI overrides on top."""
+    return train_config(PRESETS, name_or_path, **overrides)

@@ -1,0 +1,45 @@
+"""The adherence benchmark runs end to end on the world's own clips (the oracle: the analyzer's ceiling) and writes
+its JSON; a missing model folder is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kinetoscope.world.vocab import is_held_out
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, str(REPO / "benchmarks" / "adherence.py")]
+
+
+def test_oracle_quick_scores_held_out_cases_near_one(tmp_path):
+    out = tmp_path / "adherence.json"
+    r = subprocess.run([*SCRIPT, "--oracle", "--quick", "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "| color |" in r.stdout
+    res = json.loads(out.read_text())
+    assert "--oracle --quick" in res["command"]
+    cases, s = res["cases"], res["summary"]
+    assert len(cases) == 6 and res["mix"]["falling"] == 2  # cases 0 and 3 fall
+    for c in cases:
+        t = c["truth"]
+        assert is_held_out(t["color"], t["kind"], t["motion"]), t
+        assert c["world_spec"]["allow_held_out"] and c["prompt"] and t["color"] in c["prompt"]
+        assert t["falling"] == (c["index"] % 3 == 0)
+    assert s["color"]["n"] == 6 and s["gravity"]["n"] == 2 and s["direction"]["n"] >= 3
+    for key in ("color", "direction", "gravity", "one_object", "one_object_frames"):
+        assert s[key]["rate"] >= 0.95, (key, s[key])
+    assert all(bar["pass"] for bar in s["bars"].values())
+    assert res["timing"]["per_clip_s"] > 0
+
+
+def test_missing_model_is_one_line_and_exit_2(tmp_path):
+    out = tmp_path / "adherence.json"
+    r = subprocess.run([*SCRIPT, "--model", str(tmp_path / "nope"), "--quick", "-o", str(out)],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()

@@ -1,0 +1,281 @@
+"""Flow matching against closed forms: parameterization round trips, the exact velocity field of Gaussian data,
+orders of accuracy, schedules and shifts, given-frame masks, the masked loss, and guidance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given as hypothesis_given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from kinetoscope.diffusion import (
+    MASK_KINDS,
+    SAMPLERS,
+    classifier_free,
+    data_from_velocity,
+    flow_loss,
+    frame_t,
+    given_frames,
+    interpolate,
+    noise_from_velocity,
+    per_frame_t,
+    resolution_shift,
+    sample_given,
+    sample_t,
+    schedule,
+    shift_t,
+    training_example,
+    velocity_target,
+)
+
+M, S = 0.7, 0.4  # the 1-D data distribution N(M, S^2)
+FAST = settings(max_examples=40, deadline=None)
+
+
+def gaussian_velocity(m: float, s: float):
+    """The exact marginal velocity of rectified flow from N(m, s^2) data to N(0, 1) noise.
+
+    x_t = (1-t) x0 + t e is N(mu, var) with mu = (1-t) m, var = (1-t)^2 s^2 + t^2; Cov(x0, x_t) = (1-t) s^2 and
+    Cov(e, x_t) = t, so E[e - x0 | x_t] = -m + (t - (1-t) s^2) / var * (x_t - mu). Its flow sends z at t = 1 to m + s z.
+    """
+
+    def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        var = (1 - t) ** 2 * s**2 + t**2
+        return -m + (t - (1 - t) * s**2) / var * (x - (1 - t) * m)
+
+    return velocity
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --- the path -------------------------------------------------------------------------------------------------------
+
+
+@FAST
+@hypothesis_given(
+    shape=st.tuples(*[st.integers(1, 3)] * 5), seed=st.integers(0, 2**16), endpoint=st.sampled_from([None, 0.0, 1.0])
+)
+def test_parameterizations_round_trip(shape, seed, endpoint):
+    g = gen(seed)
+    x0, noise = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+    b, _, frames, _, _ = shape
+    t = torch.rand(b, frames, generator=g) if endpoint is None else torch.full((b, frames), endpoint)
+    x_t, v = interpolate(x0, noise, t), velocity_target(x0, noise)
+    torch.testing.assert_close(data_from_velocity(x_t, v, t), x0)
+    torch.testing.assert_close(noise_from_velocity(x_t, v, t), noise)
+    if endpoint is not None:
+        assert torch.equal(x_t, x0 if endpoint == 0.0 else noise)
+
+
+def test_each_frame_has_its_own_t():
+    x0, noise = torch.zeros(1, 2, 3, 2, 2), torch.ones(1, 2, 3, 2, 2)
+    x_t = interpolate(x0, noise, torch.tensor([[0.0, 0.25, 1.0]]))
+    assert x_t[0, :, 0].eq(0).all() and x_t[0, :, 1].eq(0.25).all() and x_t[0, :, 2].eq(1).all()
+
+
+# --- the samplers on the exact field of Gaussian data ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_samplers_carry_noise_to_the_data_distribution(name):
+    z = torch.randn(20_000, 1, 1, 1, 1, generator=gen(0))
+    x = SAMPLERS[name](gaussian_velocity(M, S), z, schedule(64, shift=2.0))
+    assert abs(x.mean().item() - M) < 0.02 and abs(x.std().item() - S) < 0.02
+    grid = SAMPLERS[name](gaussian_velocity(M, S), torch.linspace(-4, 4, 401).reshape(-1, 1, 1, 1, 1), schedule(64))
+    assert (grid.flatten().diff() > 0).all(), "the deterministic map must be monotone"
+
+
+@pytest.mark.parametrize("name,min_ratio", [("euler", 1.6), ("heun", 3.0), ("ab2", 3.0)])
+def test_orders_of_accuracy(name, min_ratio):
+    """Doubling the steps divides the error by 2 for a first-order sampler and by 4 for a second-order one. The
+    reference is the exact solution m + s z; 16 -> 32 steps, where all three are in their asymptotic regime."""
+    z = torch.linspace(-3, 3, 61, dtype=torch.float64).reshape(-1, 1, 1, 1, 1)
+    errors = [
+        (SAMPLERS[name](gaussian_velocity(M, S), z, schedule(steps).double()) - (M + S * z)).abs().max().item()
+        for steps in (16, 32)
+    ]
+    assert errors[0] / errors[1] > min_ratio, errors
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_samplers_call_back_after_each_step(name):
+    seen = []
+    x = SAMPLERS[name](gaussian_velocity(M, S), torch.zeros(2, 1, 1, 1, 1), schedule(5), lambda i, x: seen.append(i))
+    assert seen == [0, 1, 2, 3, 4] and not x.requires_grad
+
+
+# --- schedules, shifts and timesteps --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0, 0.5])
+def test_schedule_runs_from_noise_to_data(shift):
+    ts = schedule(10, shift)
+    assert ts.dtype == torch.float32 and ts.shape == (11,)
+    assert ts[0].item() == 1.0 and ts[-1].item() == 0.0
+    assert (ts.diff() < 0).all()
+
+
+def test_schedule_refuses_no_steps():
+    with pytest.raises(ValueError, match="steps"):
+        schedule(0)
+
+
+def test_shift_keeps_the_ends_and_raises_t():
+    for shift in (0.5, 1.0, 3.0):
+        assert shift_t(0.0, shift) == 0.0 and shift_t(1.0, shift) == 1.0
+    t = torch.linspace(0.01, 0.99, 50)
+    assert torch.equal(shift_t(t, 1.0), t)
+    assert (shift_t(t, 3.0) > t).all() and (shift_t(t, 0.5) < t).all()
+    assert shift_t(0.5, 3.0) == pytest.approx(0.75)
+
+
+def test_resolution_shift_is_log_linear_and_clamped():
+    assert resolution_shift(256) == pytest.approx(1.0) and resolution_shift(4096) == pytest.approx(3.0)
+    assert resolution_shift(1) == resolution_shift(256) and resolution_shift(10**6) == resolution_shift(4096)
+    assert resolution_shift((256 + 4096) // 2) == pytest.approx(math.sqrt(3.0))
+    shifts = [resolution_shift(n) for n in range(0, 5000, 100)]
+    assert shifts == sorted(shifts)
+
+
+def test_sample_t_is_logit_normal():
+    t = sample_t(20_000, gen(1))
+    assert t.shape == (20_000,) and ((t > 0) & (t < 1)).all()
+    assert abs(t.mean().item() - 0.5) < 0.01
+    assert abs(sample_t(20_000, gen(1), mean=1.0).median().item() - torch.sigmoid(torch.tensor(1.0)).item()) < 0.01
+    assert torch.equal(sample_t(64, gen(7)), sample_t(64, gen(7)))
+
+
+# --- given frames ---------------------------------------------------------------------------------------------------
+
+
+@FAST
+@hypothesis_given(
+    batch=st.integers(1, 16),
+    frames=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+    weights=st.one_of(st.none(), st.dictionaries(st.sampled_from(MASK_KINDS), st.floats(0.01, 1.0), min_size=1)),
+)
+def test_some_frame_of_every_row_is_generated(batch, frames, seed, weights):
+    given = sample_given(batch, frames, gen(seed), weights)
+    assert given.shape == (batch, frames) and given.dtype == torch.bool
+    assert (~given).any(dim=1).all()
+    assert torch.equal(given, sample_given(batch, frames, gen(seed), weights))
+
+
+def test_an_image_is_never_given():
+    assert not sample_given(256, 1, gen(0), {"first": 1.0, "first_last": 1.0}).any()
+
+
+def test_default_weights_are_honored():
+    given = sample_given(20_000, 8, gen(2))
+    assert abs((~given).all(dim=1).float().mean().item() - 0.5) < 0.02  # only "none" gives nothing
+    assert abs(given[:, 0].float().mean().item() - 0.4) < 0.02  # first, prefix, first_last
+    assert abs(given[:, -1].float().mean().item() - 0.2) < 0.02  # suffix, first_last
+
+
+def test_each_kind_draws_its_pattern():
+    frames = 6
+    f = torch.arange(frames)
+    draw = {kind: sample_given(500, frames, gen(3), {kind: 1.0}) for kind in MASK_KINDS}
+    assert not draw["none"].any()
+    assert (draw["first"] == (f == 0)).all()
+    assert (draw["first_last"] == ((f == 0) | (f == frames - 1))).all()
+    prefix, suffix = draw["prefix"].sum(1), draw["suffix"].sum(1)
+    assert torch.equal(draw["prefix"], f < prefix[:, None])
+    assert torch.equal(draw["suffix"], f >= frames - suffix[:, None])
+    assert set(prefix.tolist()) == set(suffix.tolist()) == set(range(1, frames))
+
+
+def test_first_last_falls_back_to_first_on_two_frames():
+    assert (sample_given(64, 2, gen(4), {"first_last": 1.0}) == torch.tensor([True, False])).all()
+
+
+def test_unknown_mask_kind_is_refused():
+    with pytest.raises(ValueError, match="last"):
+        sample_given(4, 4, gen(0), {"last": 1.0})
+
+
+def test_frame_t_puts_given_frames_at_zero():
+    given = torch.tensor([[True, False, False], [False, False, True]])
+    assert torch.equal(frame_t(torch.tensor([0.3, 0.9]), given), torch.tensor([[0.0, 0.3, 0.3], [0.9, 0.9, 0.0]]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_training_example_keeps_given_frames_clean(dtype):
+    x0 = torch.randn(8, 4, 5, 3, 3, generator=gen(5)).to(dtype)
+    given = sample_given(8, 5, gen(6), {"prefix": 1.0, "first_last": 1.0})
+    ex = training_example(x0, gen(7), given=given, shift=3.0)
+    assert ex.x_t.dtype == dtype and ex.t_frames.shape == (8, 5) and torch.equal(ex.given, given)
+    assert torch.equal(ex.x_t.transpose(1, 2)[given], x0.transpose(1, 2)[given])
+    assert ex.t_frames[given].eq(0).all() and ex.t_frames[~given].gt(0).all()
+    assert not torch.equal(ex.x_t.transpose(1, 2)[~given], x0.transpose(1, 2)[~given])
+    x0_back = data_from_velocity(ex.x_t.float(), ex.target.float(), ex.t_frames)
+    torch.testing.assert_close(x0_back, x0.float(), atol=0.05 if dtype == torch.bfloat16 else 1e-5, rtol=0)
+    again = training_example(x0, gen(7), given=given, shift=3.0)
+    assert torch.equal(ex.x_t, again.x_t) and torch.equal(ex.t_frames, again.t_frames)
+
+
+def test_training_example_defaults_to_nothing_given_and_takes_t():
+    ex = training_example(torch.zeros(3, 2, 4, 2, 2), gen(0), t=torch.tensor([0.1, 0.5, 1.0]))
+    assert not ex.given.any() and torch.equal(ex.t_frames, torch.tensor([0.1, 0.5, 1.0])[:, None].expand(3, 4))
+
+
+def test_flow_loss_averages_each_samples_generated_frames():
+    given = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    target = torch.zeros(2, 3, 4, 2, 2)
+    v = torch.ones_like(target)
+    v[1] *= math.sqrt(3)  # sample 0: error 1 on one frame; sample 1: error 3 on three frames
+    assert flow_loss(v, target, given).item() == pytest.approx(2.0)
+
+
+def test_flow_loss_ignores_given_frames():
+    given = sample_given(6, 5, gen(8), {"prefix": 1.0, "suffix": 1.0})
+    v, target = torch.randn(6, 2, 5, 2, 2, generator=gen(9)), torch.randn(6, 2, 5, 2, 2, generator=gen(10))
+    moved = v.clone()
+    moved.transpose(1, 2)[given] += 100.0
+    assert torch.equal(flow_loss(moved, target, given), flow_loss(v, target, given))
+    moved.transpose(1, 2)[~given] += 1.0
+    assert not torch.equal(flow_loss(moved, target, given), flow_loss(v, target, given))
+    v_pred = v.to(torch.bfloat16).requires_grad_()
+    loss = flow_loss(v_pred, target, given)
+    loss.backward()
+    assert loss.dtype == torch.float32 and v_pred.grad.transpose(1, 2)[given].eq(0).all()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_given_frames_stay_bit_identical_through_sampling(name):
+    given = torch.tensor([[True, False, False, True], [False, False, True, True]])
+    times = []
+
+    def network(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t_frames = per_frame_t(t, given)  # (B, T), what a DiT would be told
+        times.append(t_frames)
+        return torch.sin(x) + 1 + t_frames[:, None, :, None, None]
+
+    x = torch.randn(2, 3, 4, 5, 5, generator=gen(11))
+    out = SAMPLERS[name](given_frames(network, given), x, schedule(6, shift=3.0))
+    assert torch.equal(out.transpose(1, 2)[given], x.transpose(1, 2)[given])
+    assert not torch.isclose(out.transpose(1, 2)[~given], x.transpose(1, 2)[~given]).any()
+    assert all(t_frames[given].eq(0).all() and t_frames.shape == (2, 4) for t_frames in times)
+
+
+# --- guidance -------------------------------------------------------------------------------------------------------
+
+
+def test_classifier_free_guidance_is_one_doubled_forward():
+    calls = []
+
+    def batched(x2: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        calls.append(x2.shape[0])
+        half = x2.shape[0] // 2
+        return x2 * torch.tensor([2.0] * half + [-1.0] * half).reshape(-1, 1, 1, 1, 1) + t
+
+    x, t = torch.randn(3, 2, 2, 2, 2, generator=gen(12)), torch.tensor(0.5)
+    torch.testing.assert_close(classifier_free(batched, 4.0)(x, t), (-x + t) + 4.0 * ((2 * x + t) - (-x + t)))
+    torch.testing.assert_close(classifier_free(batched, 1.0)(x, t), 2 * x + t)
+    assert calls == [6, 6]

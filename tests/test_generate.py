@@ -1,0 +1,160 @@
+"""DiT training and generation end to end through the CLI: latent cache, exact resume, torchrun, `generate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from kinetoscope.data.latents import build_cache, cache_dir, load_cache
+from kinetoscope.media import probe, read_video
+from kinetoscope.models.text import TextEncoder
+from kinetoscope.pipeline import Pipeline, Request
+from kinetoscope.train.vae import load_vae
+
+KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
+
+
+def _run(*args, timeout=300):
+    return subprocess.run(KINETOSCOPE + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+
+
+def _losses(run):
+    return [json.loads(ln)["loss"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    r = _run("world", "-o", out, "--clips", "8", "--sizes", "64x64,64x32", "--frames", "1,9", "--fps", "16",
+             "--workers", "1", "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def vae_run(world, tmp_path_factory):
+    run = tmp_path_factory.mktemp("vae")
+    r = _run("train", "vae", "--config", "tiny", "--data", world, "-o", run, "-q")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def dit_run(world, vae_run, tmp_path_factory):
+    run = tmp_path_factory.mktemp("dit")
+    r = _run("train", "dit", "--config", "tiny", "--data", world, "--vae", vae_run, "-o", run, "-q")
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+def test_latent_cache_matches_the_vae_and_resumes(world, vae_run, dit_run):
+    vae = load_vae(vae_run)
+    folder = cache_dir(world, vae)
+    cache = load_cache(world, folder)
+    assert len(cache) == 8
+    x = torch.from_numpy(read_video(world / cache.records[0].path)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        z = vae.encode(x)[0].float()
+    torch.testing.assert_close(cache.z[0], z)
+    chunk = folder / "chunk-00000.safetensors"
+    before = chunk.read_bytes()
+    chunk.unlink()
+    (folder / "index.json").unlink()
+    build_cache(world, vae, TextEncoder(), progress=False)  # rebuilds only what is missing
+    assert chunk.read_bytes() == before
+
+
+def test_dit_training_logs_throughput(dit_run):
+    rows = [json.loads(ln) for ln in (dit_run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(np.isfinite(r["loss"]) for r in rows)
+    assert all(r["samples_per_s"] > 0 and 0 < r["mfu"] < 1 for r in rows)
+    config = json.loads((dit_run / "config.json").read_text())
+    assert config["kind"] == "dit" and config["fps"] == [16]
+    assert (dit_run / "metrics.png").stat().st_size > 1000
+
+
+def _train(world, vae_run, run, *extra):
+    cmd = KINETOSCOPE + ["train", "dit", "--config", "tiny", "--data", str(world), "--vae", str(vae_run), "-o",
+                         str(run), "--steps", "9", "-q", *extra]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_dit_training_resumes_exactly(world, vae_run, dit_run, tmp_path):
+    full = tmp_path / "full"
+    p = _train(world, vae_run, full)
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    killed = tmp_path / "killed"
+    p = _train(world, vae_run, killed)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # the step-6 checkpoint (save_every=3), then kill -9
+        if (killed / "state.pt").exists() and torch.load(killed / "state.pt", weights_only=False)["step"] >= 6:
+            break
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    p = _train(world, vae_run, killed, "--resume")
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    np.testing.assert_allclose(_losses(killed), _losses(full), rtol=1e-5, atol=1e-6)
+
+
+def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):
+    """Two ranks, each half of the same global batch, follow one process's loss curve."""
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
+           "-m", "kinetoscope", "train", "dit", "--config", "tiny", "--data", str(world), "--vae", str(vae_run),
+           "-o", str(run), "-q"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    np.testing.assert_allclose(_losses(run), _losses(dit_run), rtol=2e-2)
+
+
+@pytest.fixture(scope="module")
+def pipe(dit_run):
+    return Pipeline(dit_run)
+
+
+def test_same_seed_same_frames(pipe):
+    req = Request("a red ball bounces on a gray floor", width=32, height=64, frames=9, steps=3)
+    a, b = pipe.generate(req, progress=False), pipe.generate(req, progress=False)
+    assert a.frames.shape == (9, 64, 32, 3) and a.frames.tobytes() == b.frames.tobytes()
+    c = pipe.generate(Request(req.prompt, width=32, height=64, frames=9, steps=3, seed=1), progress=False)
+    assert c.frames.tobytes() != a.frames.tobytes()
+
+
+@pytest.mark.parametrize("aspect,frames", [("1:1", 1), ("16:9", 5), ("9:16", 33), ("1:1", 17)])
+def test_generate_cli_sizes(dit_run, tmp_path, aspect, frames):
+    out = tmp_path / "v.mp4"
+    r = _run("generate", "a blue square slides left", "--model", dit_run, "--aspect", aspect, "--frames", frames,
+             "--steps", "2", "-o", out, "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    info = probe(out)
+    w, h = {"1:1": (64, 64), "16:9": (112, 64), "9:16": (64, 112)}[aspect]
+    assert (info.frames, info.width, info.height) == (frames, w, h)
+
+
+def test_generate_image_and_rounding(dit_run, tmp_path):
+    out = tmp_path / "still.png"
+    r = _run("generate", "a green triangle", "--model", dit_run, "--size", "70x60", "--steps", "2", "-o", out, "-q")
+    assert r.returncode == 0, r.stderr
+    assert "rounded to 64x64" in r.stderr and out.exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["", "--steps", "2"], "prompt is empty"),
+    (["a ball", "--size", "9000x64"], "outside"),
+    (["a ball", "--frames", "0"], "positive"),
+    (["a ball", "--sampler", "rk9"], "sampler"),
+    (["a ball", "--model", "/nonexistent"], "no model here"),
+])  # fmt: skip
+def test_generate_errors_are_one_line(dit_run, args, message):
+    extra = [] if "--model" in args else ["--model", str(dit_run)]
+    r = _run("generate", *args, *extra, "-o", "/tmp/never.mp4")
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
