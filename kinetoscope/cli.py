@@ -178,6 +178,25 @@ def _run_generate(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- kinetoscope export -------------------------------------------------------------------------------------------
+
+
+def _add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dit", required=True, metavar="RUN", help="a DiT training run")
+    p.add_argument("--vae", metavar="RUN", help="its VAE run (default: the VAE the DiT run names)")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="bundle folder to write (dit/ + vae/, fp16)")
+
+
+def _run_export(a: argparse.Namespace) -> int:
+    from kinetoscope.pipeline import export_bundle, model_folders
+
+    dit, vae = model_folders(a.dit)
+    out = export_bundle(dit, a.vae or vae, a.out)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"{out}: fp16 bundle, {size / 2**20:.1f} MiB (use it with --model {out})")
+    return 0
+
+
 # --- the app -------------------------------------------------------------------------------------------------------
 
 # name -> (one-line help, add_arguments(parser), run(args) -> exit code); add a command by adding a line here
@@ -185,6 +204,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "world": ("render a procedural world data set (MP4 shards + manifest.jsonl); resumes if cut off",
               _add_world, _run_world),
     "generate": ("generate a video (or an image) from a prompt with the bundled model", _add_generate, _run_generate),
+    "export": ("write a fp16 bundle (dit/ + vae/) from training runs, as shipped in kinetoscope/weights",
+               _add_export, _run_export),
     "train": ("train the VAE or the DiT (one process, or many under torchrun); --resume continues exactly",
               _add_train, _run_train),
 }  # fmt: skip

@@ -112,6 +112,8 @@ def export_bundle(dit_run: str | Path, vae_run: str | Path, out: str | Path, car
         (out / name).mkdir(parents=True, exist_ok=True)
         save_file({k: v.half().contiguous() for k, v in weights.items()}, str(out / name / MODEL_FILE))
         (out / name / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        for f in (MODEL_FILE, CONFIG_FILE):
+            (out / name / f).chmod(0o644)  # safetensors writes 0600; shipped files are world-readable
     return out
 
 

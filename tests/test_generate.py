@@ -116,6 +116,18 @@ def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):
     np.testing.assert_allclose(_losses(run), _losses(dit_run), rtol=2e-2)
 
 
+def test_export_bundle_generates_the_same(dit_run, tmp_path):
+    out = tmp_path / "bundle"
+    r = _run("export", "--dit", dit_run, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert (out / "dit" / "model.safetensors").exists() and (out / "vae" / "config.json").exists()
+    assert oct((out / "dit" / "model.safetensors").stat().st_mode & 0o777) == "0o644"
+    req = Request("a red ball", width=32, height=64, frames=5, steps=2)
+    a = Pipeline(out).generate(req, progress=False).frames.astype(int)
+    b = Pipeline(dit_run).generate(req, progress=False).frames.astype(int)
+    assert np.abs(a - b).mean() < 3  # fp16 weights: nearly the fp32 run's frames
+
+
 @pytest.fixture(scope="module")
 def pipe(dit_run):
     return Pipeline(dit_run)
