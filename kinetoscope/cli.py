@@ -149,7 +149,7 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
 def _run_generate(a: argparse.Namespace) -> int:
     import time
 
-    from kinetoscope.media import write_video
+    from kinetoscope.media import PILLOW_FORMATS, write_video
     from kinetoscope.models.text import check_prompt
     from kinetoscope.pipeline import Pipeline, Request, frames_for, size_for
     from kinetoscope.sizes import round_size
@@ -158,6 +158,9 @@ def _run_generate(a: argparse.Namespace) -> int:
     prompt = check_prompt(a.prompt)  # refuse before loading anything
     out = Path(a.out)
     still = out.suffix.lower() in (".png", ".jpg", ".jpeg")
+    if out.suffix and not still and out.suffix.lower() not in (".mp4", *PILLOW_FORMATS):
+        raise KinetoscopeError(f"{out}: unknown suffix {out.suffix!r}; use .mp4, .gif, .webp, .apng, .png (an image) "
+                               f"or no suffix for a folder of PNG frames")  # fmt: skip
     width, height = size_for(a.aspect, a.size)
     frames = 1 if still else frames_for(a.seconds, a.frames, a.fps)
     if still and a.frames not in (None, 1):

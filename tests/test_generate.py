@@ -23,7 +23,8 @@ KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
 
 
 def _run(*args, timeout=300):
-    return subprocess.run(KINETOSCOPE + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+    cmd = KINETOSCOPE + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _losses(run):
@@ -111,7 +112,8 @@ def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
            "-m", "kinetoscope", "train", "dit", "--config", "tiny", "--data", str(world), "--vae", str(vae_run),
            "-o", str(run), "-q"]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     np.testing.assert_allclose(_losses(run), _losses(dit_run), rtol=2e-2)
 
@@ -165,8 +167,10 @@ def test_generate_image_and_rounding(dit_run, tmp_path):
     (["a ball", "--frames", "0"], "positive"),
     (["a ball", "--sampler", "rk9"], "sampler"),
     (["a ball", "--model", "/nonexistent"], "no model here"),
+    (["a ball", "-o", "clip.avi"], "unknown suffix"),
 ])  # fmt: skip
-def test_generate_errors_are_one_line(dit_run, args, message):
+def test_generate_errors_are_one_line(dit_run, tmp_path, args, message):
     extra = [] if "--model" in args else ["--model", str(dit_run)]
-    r = _run("generate", *args, *extra, "-o", "/tmp/never.mp4")
+    out = [] if "-o" in args else ["-o", str(tmp_path / "never.mp4")]
+    r = _run("generate", *args, *extra, *out)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
