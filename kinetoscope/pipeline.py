@@ -24,10 +24,10 @@ from kinetoscope.diffusion.samplers import SAMPLERS, given_frames
 from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEmbedding, TextEncoder, check_prompt
-from kinetoscope.models.vae import VAE, VAEConfig
 from kinetoscope.models.vae_stream import StreamConfig, decode_stream
 from kinetoscope.sizes import SPATIAL_MULTIPLE, parse_aspect, round_size
 from kinetoscope.train.common import CONFIG_FILE, MODEL_FILE
+from kinetoscope.train.vae import load_vae
 
 BUNDLED = Path(__file__).parent / "weights"
 DEFAULT_SHORT_SIDE = 64  # the bundled model's training size; other sizes work, less well
@@ -85,10 +85,6 @@ def read_folder(folder: Path) -> tuple[dict, dict[str, Tensor]]:
     return config, {k: v.float() for k, v in load_file(str(folder / MODEL_FILE)).items()}
 
 
-def _tuples(d: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
 def model_folders(model: str | Path | None) -> tuple[Path, Path]:
     """(dit folder, vae folder) of a bundle (DIR/dit, DIR/vae) or of a DiT training run (its config names its VAE)."""
     root = Path(model) if model else BUNDLED
@@ -97,7 +93,8 @@ def model_folders(model: str | Path | None) -> tuple[Path, Path]:
     if (root / CONFIG_FILE).exists():
         config = json.loads((root / CONFIG_FILE).read_text())
         if config.get("kind") == "dit":
-            return root, Path(config["vae"])
+            vae = Path(config["vae"])
+            return root, vae if vae.is_absolute() or not (root / vae).exists() else (root / vae).resolve()
     hint = " (the bundled weights are missing: is this a complete checkout?)" if model is None else ""
     raise KinetoscopeError(f"{root}: no model here; give a bundle folder (dit/ + vae/) or a DiT run{hint}")
 
@@ -122,13 +119,10 @@ class Pipeline:
 
     def __init__(self, model: str | Path | None = None, text: TextEncoder | None = None):
         dit_dir, vae_dir = model_folders(model)
-        if not vae_dir.is_absolute():
-            vae_dir = (dit_dir / vae_dir).resolve() if (dit_dir / vae_dir).exists() else vae_dir
         dit_config, dit_weights = read_folder(dit_dir)
-        vae_config, vae_weights = read_folder(vae_dir)
-        self.vae = VAE(VAEConfig(**_tuples(vae_config["model"]))).eval()
-        self.vae.load_state_dict(vae_weights)
-        self.dit = DiT(DiTConfig(**_tuples(dit_config["model"]))).eval()
+        self.vae = load_vae(vae_dir)
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in dit_config["model"].items()}
+        self.dit = DiT(DiTConfig(**fields)).eval()
         self.dit.load_state_dict(dit_weights)
         self.config = dit_config
         self.text = text or TextEncoder()
