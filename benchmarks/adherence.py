@@ -2,7 +2,7 @@
 prompt asks for, when no training clip showed that (color, shape, motion) triple together?
 
     python benchmarks/adherence.py [--model DIR] [--cases 100] [--size 64x112] [--frames 33] [--fps 16]
-                                   [--steps 20] [--guidance 4] [--caption terse|detailed] [--oracle] [--quick]
+                                   [--steps 20] [--guidance 4] [--caption terse|detailed] [--oracle | --roundtrip] [--quick]
                                    [-o benchmarks/results/adherence.json]
 
 The cases. Each is a physics clip of the world with one moving object, a vocabulary shape (so the prompt names its
@@ -26,6 +26,8 @@ object is the one seen in the most frames (ties: the larger one).
 Bars (issue 4): color >= 85%, direction >= 80%, gravity >= 80%, one-object frames >= 90% (the mean frame share).
 
 ``--oracle`` scores the world's own rendered clips instead of a model: the ceiling the analyzer allows (~100%).
+``--roundtrip`` scores those clips after an encode and decode through the model's VAE: the ceiling the VAE allows
+the DiT (if it is low, better DiT training cannot pass the bars).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.agreement import BAND, _visible_share, _world_displacement
 from kinetoscope.evaluate.analyzer import Analysis, analyze
+from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream
 from kinetoscope.pipeline import Pipeline, Request, size_for
 from kinetoscope.world import Clip, ClipSpec, render, sample_spec
 from kinetoscope.world.vocab import MOVE_THRESHOLD, SHAPES, is_held_out
@@ -206,7 +209,9 @@ def report(res: dict) -> str:
         rows.append(f"| {name} | {kn} | {rate} | {need} | {verdict} |")
     m = res["mix"]
     what = "oracle (the world's own clips)"
-    if not cfg["oracle"]:
+    if cfg.get("roundtrip"):
+        what = f"the world's own clips through the VAE of {cfg['model'] or 'the bundled model'} (the VAE's ceiling)"
+    elif not cfg["oracle"]:
         what = f"model {cfg['model'] or 'bundled'}, {cfg['steps']} steps, guidance {cfg['guidance']}, {cfg['sampler']}"
     cases = (f"{cfg['cases']} cases at {cfg['size']} x {cfg['frames']} frames, {cfg['fps']} fps, {cfg['caption']} "
              f"captions; {m['triples']} distinct triples, {m['falling']} falling; "
@@ -245,6 +250,9 @@ def run(args: argparse.Namespace) -> dict:
         a = time.perf_counter()
         if pipe is None:
             frames = c.clip.frames
+        elif args.roundtrip:
+            z = encode_stream(pipe.vae, c.clip.frames, StreamConfig(bf16=True))
+            frames = np.stack(list(decode_stream(pipe.vae, z, StreamConfig(bf16=True))))  # (T, H, W, 3)
         else:
             req = Request(c.prompt, width, height, args.frames, args.fps, seed=c.index, steps=args.steps,
                           guidance=args.guidance, sampler=args.sampler)  # fmt: skip
@@ -260,7 +268,7 @@ def run(args: argparse.Namespace) -> dict:
                       for k in ("color", "direction", "gravity", "one_object"))  # fmt: skip
         print(f"  {c.index:3d} {ok}  {c.prompt}", file=sys.stderr, flush=True)
     t3 = time.perf_counter()
-    settings = {"oracle": args.oracle, "model": None if args.oracle else args.model, "cases": n, "seed": args.seed,
+    settings = {"oracle": args.oracle, "roundtrip": args.roundtrip, "model": None if args.oracle else args.model, "cases": n, "seed": args.seed,
                 "size": f"{width}x{height}", "frames": args.frames, "fps": args.fps, "caption": args.caption,
                 "steps": args.steps, "guidance": args.guidance, "sampler": args.sampler}  # fmt: skip
     timing = {"wall_s": round(t3 - t0, 2), "load_s": round(t1 - t0, 2), "draw_s": round(t2 - t1, 2),
@@ -275,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     who = ap.add_mutually_exclusive_group()
     who.add_argument("--model", help="a bundle folder (dit/ + vae/) or a DiT run; default: the bundled weights")
     who.add_argument("--oracle", action="store_true", help="score the world's own clips (the analyzer's ceiling)")
+    ap.add_argument("--roundtrip", action="store_true",
+                     help="score the world's own clips after the model's VAE (the VAE's ceiling)")
     ap.add_argument("--cases", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help=f"the first {QUICK_CASES} cases (for tests)")
     ap.add_argument("--seed", type=int, default=0, help="which world clips become the cases")
@@ -287,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("-o", "--output", default="benchmarks/results/adherence.json")
     args = ap.parse_args(argv)
+    if args.roundtrip and args.oracle:
+        ap.error("--roundtrip scores the clips through a model's VAE; it does not go with --oracle")
     if args.cases < 1:
         ap.error(f"--cases {args.cases} must be at least 1")
     started = machine()

@@ -12,11 +12,17 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kinetoscope import __version__
 from kinetoscope.errors import KinetoscopeError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kinetoscope.pipeline import Inputs
 
 PROG = "kinetoscope"
 
@@ -106,6 +112,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae", metavar="DIR", help="dit only: the VAE whose latents it learns (default: the bundled VAE)")
     p.add_argument("--steps", type=int, help="override the config's number of steps")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN exactly where it stopped")
+    p.add_argument("--init", metavar="DIR", help="start from this run's (or bundle folder's) weights: fine-tune "
+                   "with a fresh schedule")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -114,7 +122,7 @@ def _run_train(a: argparse.Namespace) -> int:
         from kinetoscope.train.vae import train_vae, vae_train_config
 
         train_vae(vae_train_config(a.config, steps=a.steps), list(a.data), a.out, resume=a.resume,
-                  progress=not a.quiet)  # fmt: skip
+                  progress=not a.quiet, init=a.init)  # fmt: skip
         return 0
     from kinetoscope.pipeline import BUNDLED
     from kinetoscope.train.dit import dit_train_config, train_dit
@@ -122,7 +130,7 @@ def _run_train(a: argparse.Namespace) -> int:
     if len(a.data) != 1:
         raise KinetoscopeError("train dit: give one DATASET (its latents are cached beside its manifest)")
     train_dit(dit_train_config(a.config, steps=a.steps), a.data[0], a.vae or BUNDLED / "vae", a.out,
-              resume=a.resume, progress=not a.quiet)  # fmt: skip
+              resume=a.resume, progress=not a.quiet, init=a.init)  # fmt: skip
     return 0
 
 
@@ -133,17 +141,46 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", help="what happens in the video, e.g. \"a red ball bounces on a gray floor\"")
     p.add_argument("-o", "--out", default="video.mp4", help="output: .mp4 (H.264), .gif, .webp, .png (a still with "
                    "--frames 1) or a folder for PNG frames (default video.mp4)")
-    p.add_argument("--aspect", help="W:H, e.g. 9:16 (default), 16:9, 1:1")
+    p.add_argument("--aspect", help="W:H, e.g. 9:16 (default; with an input: the input's), 16:9, 1:1")
     p.add_argument("--size", help="WIDTHxHEIGHT in pixels, e.g. 64x112 (overrides --aspect)")
-    p.add_argument("--seconds", type=float, help="duration (default 2 s)")
+    p.add_argument("--seconds", type=float, help="duration (default 2 s; past 2 s, window after window)")
     p.add_argument("--frames", type=int, help="frame count, 1 + 4k (overrides --seconds; 1 = an image)")
-    p.add_argument("--fps", type=float, default=16.0, help="frames per second (default 16, the training rate)")
+    p.add_argument("--fps", type=float, help="frames per second (default 16, the training rate; with a clip: its rate)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same video (default 0)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
     p.add_argument("--sampler", default="euler", help="euler (default), heun or ab2")
     p.add_argument("--model", metavar="DIR", help="a bundle folder (dit/ + vae/) or a DiT run (default: bundled)")
+    m = p.add_argument_group("modes (one at a time; --image also goes with --loop)")
+    m.add_argument("--image", metavar="IMG", help="image-to-video: the image is frame 0, the prompt says what happens")
+    m.add_argument("--extend", metavar="CLIP", help="continue CLIP: the output is CLIP plus --seconds of new frames")
+    m.add_argument("--backward", action="store_true", help="with --extend: new frames lead into CLIP's start")
+    m.add_argument("--connect", nargs=2, metavar=("A", "B"), help="a transition from clip A's end to clip B's start")
+    m.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first")
+    m.add_argument("--edit", metavar="CLIP", help="redo CLIP under the prompt (SDEdit); layout and motion stay")
+    m.add_argument("--strength", type=float, help="with --edit: how much changes, 0..1 (default 0.6)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _read_inputs(a: argparse.Namespace) -> tuple[Inputs, float | None, tuple[int, int] | None]:
+    """The mode's input files read and checked (before any model loads): the Inputs, the clips' frame rate and the
+    first input's (width, height), which set the output's rate and aspect unless given."""
+    from kinetoscope.media import probe, read_image, read_video
+    from kinetoscope.pipeline import Inputs
+
+    if a.strength is not None and not a.edit:
+        raise KinetoscopeError("--strength goes with --edit CLIP")
+    clip = lambda path: read_video(path, max_bytes=2**30)
+    named = [path for path in (a.extend, a.edit, *(a.connect or ())) if path]
+    fps = (probe(named[0]).fps or None) if named else None
+    inputs = Inputs(image=read_image(a.image) if a.image else None, extend=clip(a.extend) if a.extend else None,
+                    backward=a.backward, connect=(clip(a.connect[0]), clip(a.connect[1])) if a.connect else None,
+                    loop=a.loop, edit=clip(a.edit) if a.edit else None,
+                    strength=0.6 if a.strength is None else a.strength)  # fmt: skip
+    inputs.mode()  # refuse impossible combinations now
+    first = next((x for x in (inputs.image, inputs.extend, inputs.edit, *(inputs.connect or ())) if x is not None), None)
+    shape = None if first is None else (first.shape[-2], first.shape[-3])
+    return inputs, fps, shape
 
 
 def _run_generate(a: argparse.Namespace) -> int:
@@ -161,24 +198,42 @@ def _run_generate(a: argparse.Namespace) -> int:
     if out.suffix and not still and out.suffix.lower() not in (".mp4", *PILLOW_FORMATS):
         raise KinetoscopeError(f"{out}: unknown suffix {out.suffix!r}; use .mp4, .gif, .webp, .apng, .png (an image) "
                                f"or no suffix for a folder of PNG frames")  # fmt: skip
-    width, height = size_for(a.aspect, a.size)
-    frames = 1 if still else frames_for(a.seconds, a.frames, a.fps)
-    if still and a.frames not in (None, 1):
-        raise KinetoscopeError(f"{out}: an image holds one frame; use .mp4/.gif/.webp for --frames {a.frames}")
+    inputs, clip_fps, shape = _read_inputs(a)
+    fps = a.fps or clip_fps or 16.0
+    aspect = a.aspect or (f"{shape[0]}:{shape[1]}" if shape and not a.size else None)
+    width, height = size_for(aspect, a.size)
+    frames = 1 if still else frames_for(a.seconds, a.frames, fps)
+    if still and (a.frames not in (None, 1) or inputs.mode() != "text"):
+        raise KinetoscopeError(f"{out}: an image holds one frame; use .mp4/.gif/.webp for --frames {a.frames} "
+                               f"and for the modes")  # fmt: skip
     height, width, frames = round_size(height, width, frames)  # refuse impossible sizes before loading the models
     pipe = Pipeline(a.model)
-    video = pipe.generate(Request(prompt, width, height, frames, a.fps, a.seed, a.steps, a.guidance, a.sampler),
-                          progress=not a.quiet)  # fmt: skip
+    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler)
     if still:
         from PIL import Image
 
         out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(video.frames[0]).save(out)
+        Image.fromarray(pipe.generate(req, progress=not a.quiet).frames[0]).save(out)
+        t = 1
     else:
-        write_video(out, video.frames, video.fps)
-    t, h, w = video.frames.shape[:3]
-    print(f"{out}: {w}x{h}, {t} frame{'s' * (t > 1)} at {video.fps:g} fps, seed {a.seed}, in {time.time() - t0:.1f} s")
+        counted = _Counter(pipe.run(req, inputs, progress=not a.quiet))
+        write_video(out, counted, fps)
+        t = counted.n
+    print(f"{out}: {width}x{height}, {t} frame{'s' * (t > 1)} at {fps:g} fps, seed {a.seed}, {inputs.mode()}, "
+          f"in {time.time() - t0:.1f} s")  # fmt: skip
     return 0
+
+
+class _Counter:
+    """Pass frames through to the writer, counting them (a long video is never held in memory)."""
+
+    def __init__(self, frames: Iterator[np.ndarray]):
+        self.frames, self.n = frames, 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for f in self.frames:
+            self.n += 1
+            yield f
 
 
 # --- kinetoscope export -------------------------------------------------------------------------------------------

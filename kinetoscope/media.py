@@ -149,6 +149,36 @@ def write_video(
     return path
 
 
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The first frame of any image Pillow reads (PNG, JPEG, WebP, GIF, ...) as (H, W, 3) uint8 RGB."""
+    path = _existing(path)
+    if path.is_dir():
+        raise MediaError(path, "is a folder, not an image")
+    with _open_image(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def fit_frames(frames: np.ndarray, height: int, width: int, min_side: int = 16) -> tuple[np.ndarray, float]:
+    """Center-crop frames (T, H, W, 3) to the aspect of height x width, then resize them to it (Lanczos).
+
+    Returns the frames and the share of the picture the crop removed (0 when the aspect already fits), so the caller
+    can warn. Frames with a side under `min_side` pixels hold too little to condition on and are refused.
+    """
+    t, h, w = frames.shape[:3]
+    if min(h, w) < min_side:
+        raise SizeError(f"an input of {w}x{h} pixels is too small to condition on (at least {min_side} px a side)")
+    if h * width > w * height:  # taller than the target: crop rows
+        ch, cw = max(1, round(w * height / width)), w
+    else:
+        ch, cw = h, max(1, round(h * width / height))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    out = np.empty((t, height, width, 3), np.uint8)  # (T, height, width, 3)
+    for i, frame in enumerate(frames[:, top : top + ch, left : left + cw]):
+        im = Image.fromarray(np.ascontiguousarray(frame))
+        out[i] = np.asarray(im if im.size == (width, height) else im.resize((width, height), Image.LANCZOS))
+    return out, 1.0 - (ch * cw) / (h * w)
+
+
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """Map uint8 (T, H, W, 3) frames to the float32 (C, T, H, W) tensor in [-1, 1] the models consume."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:

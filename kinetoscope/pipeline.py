@@ -8,8 +8,11 @@ them touches the models or the samplers.
 
 from __future__ import annotations
 
+import itertools
 import json
-from dataclasses import dataclass
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +25,19 @@ from kinetoscope.diffusion.flow import resolution_shift, schedule
 from kinetoscope.diffusion.guidance import classifier_free
 from kinetoscope.diffusion.samplers import SAMPLERS, given_frames
 from kinetoscope.errors import KinetoscopeError, SizeError
+from kinetoscope.media import fit_frames
 from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEmbedding, TextEncoder, check_prompt
-from kinetoscope.models.vae_stream import StreamConfig, decode_stream
+from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream
 from kinetoscope.sizes import SPATIAL_MULTIPLE, parse_aspect, round_size
 from kinetoscope.train.common import CONFIG_FILE, MODEL_FILE
 from kinetoscope.train.vae import load_vae
 
 BUNDLED = Path(__file__).parent / "weights"
+TIME = 4  # pixel frames per latent frame (after the first): the VAE's time factor
+WINDOW = 33  # the most frames one window samples: the bundled model's training length; longer videos roll
+CONTEXT = 3  # latent frames (9 pixel frames) a window is given from the frames before it
+PAD_LATENTS = 2  # still latent frames before a given suffix (see Pipeline.tail)
 DEFAULT_SHORT_SIDE = 64  # the bundled model's training size; other sizes work, less well
 
 
@@ -114,8 +122,39 @@ def export_bundle(dit_run: str | Path, vae_run: str | Path, out: str | Path, car
     return out
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a mode starts from (DESIGN.md §3): frames held clean (given) or, for an edit, a clip to noise. None of
+    them is text-to-video. Frames are uint8 (T, H, W, 3), any size: they are cropped and resized to the request."""
+
+    image: np.ndarray | None = None  # (H, W, 3): frame 0 of the video (image-to-video)
+    extend: np.ndarray | None = None  # a clip to continue: forward from its end, or backward from its start
+    backward: bool = False
+    connect: tuple[np.ndarray, np.ndarray] | None = None  # clips A and B: the transition from A's end to B's start
+    loop: bool = False  # the last frame flows into the first
+    edit: np.ndarray | None = None  # a clip to redo with the prompt (SDEdit)
+    strength: float = 0.6  # edit only: the noise level t0 the clip is raised to (0 keeps it, 1 ignores it)
+
+    def mode(self) -> str:
+        """The one mode these inputs ask for; impossible combinations are refused with the reason."""
+        picked = [name for name, on in (("extend", self.extend is not None), ("connect", self.connect is not None),
+                                        ("edit", self.edit is not None), ("loop", self.loop)) if on]  # fmt: skip
+        if len(picked) > 1:
+            raise KinetoscopeError(f"--{picked[0]} and --{picked[1]} do not go together: choose one mode")
+        if self.image is not None and picked and picked != ["loop"]:
+            raise KinetoscopeError(f"--image and --{picked[0]} do not go together (--image works alone or with --loop)")
+        if self.backward and picked != ["extend"]:
+            raise KinetoscopeError("--backward goes with --extend CLIP")
+        if not 0.0 < self.strength <= 1.0:
+            raise KinetoscopeError(f"--strength {self.strength} must be in (0, 1]: the noise level the clip is raised to")
+        if picked:
+            return picked[0]
+        return "image" if self.image is not None else "text"
+
+
 class Pipeline:
-    """Text encoder + VAE + DiT, loaded once; `generate` is the only way to make a video."""
+    """Text encoder + VAE + DiT, loaded once. `generate` samples one window of latent frames, some of them given;
+    every mode (`run`) is windows of `generate` with different frames given (DESIGN.md §3)."""
 
     def __init__(self, model: str | Path | None = None, text: TextEncoder | None = None):
         dit_dir, vae_dir = model_folders(model)
@@ -126,6 +165,7 @@ class Pipeline:
         self.dit.load_state_dict(dit_weights)
         self.config = dit_config
         self.text = text or TextEncoder()
+        self.stream = StreamConfig(bf16=True)
 
     def latent_shape(self, height: int, width: int, frames: int) -> tuple[int, int, int, int]:
         """(C, T', H', W') of the latent for a clip of this size."""
@@ -136,11 +176,26 @@ class Pipeline:
         """[cond, uncond] embeddings of the prompt, padded together for one batched forward."""
         return self.text([check_prompt(prompt), ""])
 
+    def encode(self, frames: np.ndarray) -> Tensor:
+        """uint8 frames (1 + 4k, H, W, 3) -> normalized latent (1, C, 1 + k, H/8, W/8), as one causal stream."""
+        return encode_stream(self.vae, frames, self.stream)
+
+    def decode(self, z: Tensor) -> np.ndarray:
+        """Normalized latent (1, C, T', h, w) -> uint8 frames (1 + 4 (T' - 1), H, W, 3), as one causal stream."""
+        return np.stack(list(decode_stream(self.vae, z, self.stream)))
+
     @torch.no_grad()
     def generate(self, req: Request, given: Tensor | None = None, given_latent: Tensor | None = None,
-                 progress: bool = True) -> Video:
-        """Sample a clip for the request. `given_latent` (1, C, T', H', W') with the bool mask `given` (1, T')
-        holds frames fixed (the modes issue builds on this); None generates everything."""
+                 progress: bool = True, strength: float = 1.0) -> Video:
+        """Sample one window for the request and decode it. `given_latent` (1, C, T', H', W') with the bool mask
+        `given` (1, T') holds frames fixed; `strength` < 1 starts every other frame from `given_latent` noised to
+        t0 = strength instead of from pure noise (SDEdit). None generates everything."""
+        return Video(self.decode(self.sample(req, given, given_latent, progress, strength)), req.fps)
+
+    @torch.no_grad()
+    def sample(self, req: Request, given: Tensor | None = None, given_latent: Tensor | None = None,
+               progress: bool = True, strength: float = 1.0) -> Tensor:
+        """The latent (1, C, T', H', W') of one window; see `generate`."""
         if req.sampler not in SAMPLERS:
             raise KinetoscopeError(f"sampler {req.sampler!r} is not one of {', '.join(SAMPLERS)}")
         if req.steps < 1 or req.steps > 1000:
@@ -149,14 +204,17 @@ class Pipeline:
         txt = self.encode_text(req.prompt)
         shape = self.latent_shape(height, width, frames)
         gen = torch.Generator().manual_seed(req.seed)
-        x = torch.randn((1, *shape), generator=gen)  # (1, C, T', H', W')
+        noise = torch.randn((1, *shape), generator=gen)  # (1, C, T', H', W')
         if given is None:
             given = torch.zeros(1, shape[1], dtype=torch.bool)
-        elif given_latent is not None:
-            x = torch.where(given[:, None, :, None, None], given_latent, x)
+        x = noise
+        if given_latent is not None:
+            start = (1 - strength) * given_latent + strength * noise if strength < 1 else noise
+            x = torch.where(given[:, None, :, None, None], given_latent, start)
         p = self.dit.cfg.patch
         tokens = (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
-        ts = schedule(req.steps, resolution_shift(tokens))
+        steps = max(1, round(req.steps * strength))  # an edit runs the tail of the schedule
+        ts = schedule(steps, resolution_shift(tokens), start=strength)
         given2 = given.repeat(2, 1)  # (2, T') for the doubled batch
 
         def batched(x2: Tensor, t: Tensor) -> Tensor:
@@ -165,9 +223,162 @@ class Pipeline:
                 return self.dit(x2, t_frames, txt).float()
 
         velocity = given_frames(classifier_free(batched, req.guidance), given)
-        bar = tqdm(total=req.steps, desc="sampling", disable=not progress, leave=False)
+        bar = tqdm(total=steps, desc="sampling", disable=not progress, leave=False)
         z = SAMPLERS[req.sampler](velocity, x, ts, lambda i, _: bar.update(1))
         bar.close()
-        out = np.stack(list(decode_stream(self.vae, z, StreamConfig(bf16=True))))  # (T, H, W, 3)
-        return Video(out, req.fps)
+        return z
 
+    # --- modes: windows with given frames -------------------------------------------------------------------------
+
+    def run(self, req: Request, inputs: Inputs = Inputs(), progress: bool = True) -> Iterator[np.ndarray]:
+        """Every mode, frames (H, W, 3) yielded as they are made (a minute-long video streams to disk):
+
+        - text / image: `req.frames` frames; past `WINDOW` frames, chunk after chunk with a rolling given prefix.
+        - extend: the clip, then `req.frames - 1` new frames (backward: the new frames, then the clip).
+        - connect: A, a transition of `req.frames - 2` frames, B.
+        - loop: `req.frames - 1` frames whose last flows into the first (the frame after it would repeat frame 0).
+        - edit: the clip's first 1 + 4k frames (at most WINDOW) redone under the prompt.
+        """
+        mode = inputs.mode()
+        height, width, frames = round_size(req.height, req.width, req.frames)
+        req = replace(req, height=height, width=width, frames=frames)
+        fit = lambda clip, what: self.fit(clip, req, what)
+        if mode == "extend" and inputs.backward:
+            return iter(self.extend_backward(req, fit(inputs.extend, "--extend"), progress))
+        if mode == "extend":
+            clip = fit(inputs.extend, "--extend")
+            return itertools.chain(clip, self.continue_from(req, clip, frames - 1, progress))
+        if mode == "connect":
+            a, b = fit(inputs.connect[0], "--connect A"), fit(inputs.connect[1], "--connect B")
+            return itertools.chain(a, self.transition(req, a, b, frames - 2, progress), b)
+        if mode == "edit":
+            return iter(self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress))
+        image = None if inputs.image is None else fit(inputs.image[None], "--image")
+        if mode == "loop" or inputs.loop:
+            return iter(self.loop(req, image, progress))
+        return self.long(req, image, progress)
+
+    def fit(self, clip: np.ndarray, req: Request, what: str) -> np.ndarray:
+        """An input clip cropped to the request's aspect and resized to its size, with a warning when the crop cut
+        off a visible part of the picture."""
+        if clip.ndim != 4 or clip.shape[-1] != 3 or len(clip) == 0:
+            raise KinetoscopeError(f"{what}: expected frames (T, H, W, 3) with T >= 1, got {clip.shape}")
+        out, cut = fit_frames(clip, req.height, req.width)
+        if cut > 0.02:
+            h, w = clip.shape[1:3]
+            warnings.warn(f"{what}: {w}x{h} cropped to the {req.width}x{req.height} aspect ({cut:.0%} of the picture "
+                          f"cut off); give --size {w}x{h}-like sizes to keep it all")  # fmt: skip
+        return out
+
+    def window(self, req: Request, latents: int, prefix: Tensor | None = None, suffix: Tensor | None = None,
+               progress: bool = True) -> np.ndarray:
+        """Decoded frames (1 + 4 (latents - 1), H, W, 3) of one window whose first / last latent frames are given."""
+        return self.decode(self.window_latent(req, latents, prefix, suffix, progress))
+
+    def window_latent(self, req: Request, latents: int, prefix: Tensor | None = None, suffix: Tensor | None = None,
+                      progress: bool = True) -> Tensor:
+        """The latent (1, C, latents, h, w) of one window: `prefix` (1, C, P, h, w) given as its first latent frames,
+        `suffix` (1, C, S, h, w) as its last, the rest sampled."""
+        c, _, h, w = self.latent_shape(req.height, req.width, 1)
+        given_latent = torch.zeros(1, c, latents, h, w)  # (1, C, T', h, w)
+        given = torch.zeros(1, latents, dtype=torch.bool)  # (1, T')
+        if prefix is not None:
+            given_latent[:, :, : prefix.shape[2]] = prefix
+            given[:, : prefix.shape[2]] = True
+        if suffix is not None:
+            given_latent[:, :, latents - suffix.shape[2] :] = suffix
+            given[:, latents - suffix.shape[2] :] = True
+        window = replace(req, frames=1 + TIME * (latents - 1))
+        return self.sample(window, given, given_latent, progress)
+
+    def head(self, frames: np.ndarray, latents: int) -> Tensor:
+        """Latents (1, C, latents, h, w) of a clip's last 1 + 4 (latents - 1) frames, encoded as the start of a
+        stream: what a window's given prefix holds (its first latent frame is an image, as in training)."""
+        return self.encode(frames[len(frames) - 1 - TIME * (latents - 1) :])
+
+    def tail(self, frames: np.ndarray, latents: int) -> Tensor:
+        """Latents (1, C, latents, h, w) of a clip's frames 1 .. 4 latents, encoded as the middle of a stream: what a
+        window's given suffix holds. The stream before them is the clip's frame 0 held still (the causal encoder must
+        see something there); the window's last generated frame stands where frame 0 is."""
+        still = np.repeat(frames[:1], TIME * PAD_LATENTS, axis=0)  # (4 m, H, W, 3)
+        z = self.encode(np.concatenate([still, frames[: 1 + TIME * latents]]))  # (1, C, 1 + m + latents, h, w)
+        return z[:, :, -latents:]
+
+    def context(self, frames: np.ndarray) -> int:
+        """How many latent frames of a clip to hold given: CONTEXT, fewer for a short clip."""
+        return max(1, min(CONTEXT, 1 + (len(frames) - 1) // TIME))
+
+    def long(self, req: Request, image: np.ndarray | None, progress: bool) -> Iterator[np.ndarray]:
+        """Text- or image-to-video of any length: the first window, then `continue_from` its end."""
+        first = min(req.frames, WINDOW)
+        given = None
+        if image is not None:
+            given = self.encode(image)  # (1, C, 1, h, w)
+        clip = self.window(replace(req, frames=first), 1 + (first - 1) // TIME, given, None, progress)
+        yield from clip
+        if req.frames > first:
+            yield from self.continue_from(replace(req, seed=req.seed + 1), clip, req.frames - first, progress)
+
+    def continue_from(self, req: Request, clip: np.ndarray, new: int, progress: bool) -> Iterator[np.ndarray]:
+        """`new` frames (rounded up to a multiple of 4) that follow the clip: windows of at most WINDOW frames, each
+        given the last frames made so far (a rolling prefix), so memory stays flat however long the video runs."""
+        total = TIME * -(-new // TIME)
+        chunks = -(-total // (WINDOW - 1 - TIME * (CONTEXT - 1)))
+        bar = tqdm(total=chunks, desc="windows", disable=not progress or chunks < 2, leave=False)
+        made, k, recent = 0, 0, clip
+        while made < total:
+            j = self.context(recent)
+            n = min(total - made, WINDOW - 1 - TIME * (j - 1))  # new frames in this window, a multiple of 4
+            out = self.window(replace(req, seed=req.seed + k), j + n // TIME, self.head(recent, j), None, progress)
+            fresh = out[1 + TIME * (j - 1) :]  # (n, H, W, 3): past the given prefix
+            yield from fresh
+            recent = np.concatenate([recent[-(1 + TIME * (CONTEXT - 1)) :], fresh])[-(1 + TIME * (CONTEXT - 1)) :]
+            made, k = made + n, k + 1
+            bar.update(1)
+        bar.close()
+
+    def extend_backward(self, req: Request, clip: np.ndarray, progress: bool) -> np.ndarray:
+        """`req.frames - 1` new frames (rounded to a multiple of 4) that lead into the clip, then the clip."""
+        if len(clip) < 1 + TIME:
+            raise KinetoscopeError(f"--extend --backward needs a clip of at least {1 + TIME} frames, got {len(clip)}")
+        j = min(CONTEXT, (len(clip) - 1) // TIME)
+        k = max(1, -(-(req.frames - 1) // TIME))  # generated latent frames before the given suffix
+        out = self.window(req, k + 1 + j, None, self.tail(clip, j), progress)
+        return np.concatenate([out[: TIME * k], clip])  # out[4 k] stands where clip[0] is
+
+    def transition(self, req: Request, a: np.ndarray, b: np.ndarray, frames: int, progress: bool) -> np.ndarray:
+        """About `frames` frames (4 g - 1) from A's last frame into B's first: A's end given as the window's prefix,
+        B's start as its suffix."""
+        if len(b) < 1 + TIME:
+            raise KinetoscopeError(f"--connect: clip B needs at least {1 + TIME} frames, got {len(b)}")
+        ja, jb = self.context(a), min(CONTEXT, (len(b) - 1) // TIME)
+        g = max(1, round((frames + 1) / TIME))
+        out = self.window(req, ja + g + jb, self.head(a, ja), self.tail(b, jb), progress)
+        start = 1 + TIME * (ja - 1)  # the first frame past A's given end
+        return out[start : start + TIME * g - 1]
+
+    def loop(self, req: Request, image: np.ndarray | None, progress: bool) -> np.ndarray:
+        """A loop of `req.frames - 1` frames: a first window makes the loop's opening (from the image, if given);
+        a second holds that opening as its prefix and again as its suffix, so the end is generated to lead into
+        the start."""
+        if req.frames < 1 + 2 * TIME:
+            raise KinetoscopeError(f"--loop needs at least {1 + 2 * TIME} frames, got {req.frames}")
+        latents = 1 + (req.frames - 1) // TIME  # the loop is 4 (latents - 1) frames long
+        p = max(2, (latents - 1) // 2)  # latent frames of the opening
+        j = min(CONTEXT, p - 1)  # of them, given again as the suffix
+        first = None if image is None else self.encode(image)  # (1, C, 1, h, w)
+        opening_z = self.window_latent(req, p, first, None, progress)  # (1, C, p, h, w)
+        opening = self.decode(opening_z)
+        out = self.window(replace(req, seed=req.seed + 1), latents + j, opening_z, self.tail(opening, j), progress)
+        return out[: TIME * (latents - 1)]
+
+    def edit(self, req: Request, clip: np.ndarray, strength: float, progress: bool) -> np.ndarray:
+        """SDEdit: the clip's latent noised to t0 = strength, then denoised under the new prompt. The clip's first
+        1 + 4k frames (at most WINDOW) are edited."""
+        n = min(WINDOW, 1 + TIME * ((len(clip) - 1) // TIME))
+        if n < len(clip):
+            warnings.warn(f"--edit: the first {n} of the clip's {len(clip)} frames are edited "
+                          f"(1 + 4k frames, at most {WINDOW})")  # fmt: skip
+        z0 = self.encode(clip[:n])  # (1, C, T', h, w)
+        given = torch.zeros(1, z0.shape[2], dtype=torch.bool)
+        return self.decode(self.sample(replace(req, frames=n), given, z0, progress, strength=strength))

@@ -12,11 +12,14 @@ import time
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from kinetoscope.data.latents import build_cache, cache_dir, load_cache
 from kinetoscope.media import probe, read_video
+from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEncoder
 from kinetoscope.pipeline import Pipeline, Request
+from kinetoscope.train.common import init_weights
 from kinetoscope.train.vae import load_vae
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
@@ -104,6 +107,25 @@ def test_killed_dit_training_resumes_exactly(world, vae_run, dit_run, tmp_path):
     p = _train(world, vae_run, killed, "--resume")
     assert p.wait(timeout=300) == 0, p.stderr.read()
     np.testing.assert_allclose(_losses(killed), _losses(full), rtol=1e-5, atol=1e-6)
+
+
+def test_init_starts_from_a_runs_weights(world, vae_run, dit_run, tmp_path):
+    """--init fine-tunes: the new run starts from the old weights and records where it started; weights of another
+    architecture are refused in one line."""
+    run = tmp_path / "ft"
+    r = _run("train", "dit", "--config", "tiny", "--data", world, "--vae", vae_run, "-o", run, "--steps", "3",
+             "--init", dit_run, "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "config.json").read_text())["init"] == str(dit_run)
+    fields = json.loads((dit_run / "config.json").read_text())["model"]
+    torch.manual_seed(123)
+    fresh = DiT(DiTConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
+    init_weights(dit_run, fresh)
+    saved = load_file(str(dit_run / "model.safetensors"))
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in saved.items())
+    r = _run("train", "dit", "--config", "tiny", "--data", world, "--vae", vae_run, "-o", tmp_path / "bad",
+             "--steps", "1", "--init", vae_run, "-q")  # fmt: skip
+    assert r.returncode == 2 and "do not fit this model" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):

@@ -68,11 +68,17 @@ def resolution_shift(
     return math.exp(math.log(base_shift) + slope * (tokens - base_tokens))
 
 
-def schedule(steps: int, shift: float = 1.0) -> Tensor:
-    """`steps + 1` float32 times from 1 (noise) to 0 (data): uniform in t, then shifted by `shift_t`."""
+def schedule(steps: int, shift: float = 1.0, start: float = 1.0) -> Tensor:
+    """`steps + 1` float32 times from `start` (1 = pure noise; less for SDEdit) to 0 (data): uniform in the unshifted
+    time, then shifted by `shift_t`, so a partial schedule is the tail of the full one's curve."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    return shift_t(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float32), shift)
+    if not 0.0 < start <= 1.0:
+        raise ValueError(f"start must be in (0, 1], got {start}")
+    u0 = start / (shift - (shift - 1) * start)  # the inverse of shift_t: shift_t(u0, shift) == start
+    ts = shift_t(torch.linspace(u0, 0.0, steps + 1, dtype=torch.float32), shift)
+    ts[0] = start  # exact, whatever the float rounding of the inverse
+    return ts
 
 
 def sample_given(

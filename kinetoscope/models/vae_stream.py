@@ -80,8 +80,9 @@ class TiledPass:
         return out / weight
 
 
-def _chunks(frames: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
-    """Frame 0 alone, then groups of `chunk` frames (uint8 (t, H, W, 3))."""
+def _chunks(frames: Iterable[np.ndarray], chunk: int, group: int) -> Iterator[np.ndarray]:
+    """Frame 0 alone, then blocks of `chunk` frames, the last block possibly shorter but whole groups of `group`
+    (uint8 (t, H, W, 3))."""
     buf: list[np.ndarray] = []
     first = True
     for f in frames:
@@ -89,8 +90,11 @@ def _chunks(frames: Iterable[np.ndarray], chunk: int) -> Iterator[np.ndarray]:
         if first or len(buf) == chunk:
             yield np.stack(buf)
             buf, first = [], False
+    if len(buf) % group:
+        raise SizeError(f"clip has {len(buf) % group} frames past the last full group of {group}: the VAE takes "
+                        f"1 + {group}k frames")  # fmt: skip
     if buf:
-        raise SizeError(f"clip has {len(buf)} frames past the last full group of 4: the VAE takes 1 + 4k frames")
+        yield np.stack(buf)
 
 
 @torch.no_grad()
@@ -101,7 +105,7 @@ def encode_stream(vae: VAE, frames: Iterable[np.ndarray], cfg: StreamConfig = St
         raise SizeError(f"stream chunk must be a multiple of {f}, tile and overlap multiples of {s}")
     parts, tiler = [], None
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
-    for block in _chunks(frames, cfg.chunk):
+    for block in _chunks(frames, cfg.chunk, f):
         x = frames_to_tensor(block)[None]  # (1, 3, t, H, W)
         if tiler is None:
             vae.check_input(x)

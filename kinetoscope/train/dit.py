@@ -29,6 +29,7 @@ from kinetoscope.models.dit import DiT, flops_per_token
 from kinetoscope.train.common import (
     MetricsLog,
     all_reduce_mean,
+    init_weights,
     load_checkpoint,
     lr_at,
     save_checkpoint,
@@ -114,8 +115,9 @@ def prepare_cache(data: str | Path, vae_dir: str | Path, progress: bool = True) 
 
 
 def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: str | Path, resume: bool = False,
-              progress: bool = True) -> dict:
-    """Train (or resume) a DiT into RUN on DATA's latents under the VAE in VAE_DIR; returns the last metrics."""
+              progress: bool = True, init: str | Path | None = None) -> dict:
+    """Train (or resume) a DiT into RUN on DATA's latents under the VAE in VAE_DIR, from scratch or from INIT's
+    weights; returns the last metrics."""
     run = Path(run)
     d = setup_distributed()
     if d.main:
@@ -133,6 +135,8 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
         state = load_checkpoint(run, dit)
         opt.load_state_dict(state["optimizer"])
         start = state["step"]
+    elif init is not None:
+        init_weights(init, dit)
     model = DDP(dit) if d.world > 1 else dit
     buckets: dict[tuple, list[int]] = {}
     for i in range(len(cache)):
@@ -140,7 +144,8 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
     tokens = {k: tokens_of(model_cfg, k) for k in buckets}
     peak = matmul_peak()
     config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg), "data": str(data),
-              "vae": str(vae_dir), "latents": cache_name, "fps": sorted({r.fps for r in cache.records})}
+              "vae": str(vae_dir), "latents": cache_name,
+              "init": None if init is None else str(init), "fps": sorted({r.fps for r in cache.records})}
     log = MetricsLog(run, d.main, start if resume else None)
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train dit", disable=not (progress and d.main))
     last: dict = {}

@@ -27,6 +27,7 @@ from kinetoscope.train.common import (
     MODEL_FILE,
     MetricsLog,
     all_reduce_mean,
+    init_weights,
     load_checkpoint,
     lr_at,
     read_config,
@@ -80,8 +81,9 @@ def vae_loss(cfg: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean: to
     return {"loss": l1 + cfg.w_ssim * structural + cfg.w_kl * kl, "l1": l1, "ssim": 1 - structural, "kl": kl}
 
 
-def train_vae(cfg: VAETrainConfig, data: list[str | Path], run: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or resume) a VAE into RUN; returns the final step's metrics."""
+def train_vae(cfg: VAETrainConfig, data: list[str | Path], run: str | Path, resume: bool = False, progress: bool = True,
+              init: str | Path | None = None) -> dict:
+    """Train (or resume) a VAE into RUN, from scratch or from INIT's weights; returns the final step's metrics."""
     run = Path(run)
     d = setup_distributed()
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
@@ -92,10 +94,13 @@ def train_vae(cfg: VAETrainConfig, data: list[str | Path], run: str | Path, resu
         state = load_checkpoint(run, vae)
         opt.load_state_dict(state["optimizer"])
         start = state["step"]
+    elif init is not None:
+        init_weights(init, vae)
     model = DDP(vae) if d.world > 1 else vae
     source = CropSource([str(p) for p in data], "train", cfg.mix, cfg.seed)
     log = MetricsLog(run, d.main, start if resume else None)
-    config = {"kind": "vae", "model": asdict(vae.cfg), "train": asdict(cfg), "data": [str(p) for p in data]}
+    config = {"kind": "vae", "model": asdict(vae.cfg), "train": asdict(cfg), "data": [str(p) for p in data],
+              "init": None if init is None else str(init)}
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train vae", disable=not (progress and d.main))
     last: dict = {}
     for step in bar:

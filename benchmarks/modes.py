@@ -1,0 +1,344 @@
+"""Every mode measured against the issue's bars: image-to-video, extend (forward and backward), connect, loop, edit and
+a minute-long video, scored by the analyzer on world clips the model never trained on.
+
+    python benchmarks/modes.py [--model DIR] [--cases 50] [--modes image,extend,backward,connect,loop,edit,long]
+                               [--steps 20] [--guidance 4] [--quick] [-o benchmarks/results/modes.json]
+
+The cases are adherence.py's (one moving object, a held-out (color, shape, motion) triple, in view throughout;
+every third one falls), at 64x112, 33 frames, 16 fps; the prompt is the clip's terse caption.
+
+- image: the clip's frame 0 is the image. Frame 0 of the output against the image after the VAE round trip (PSNR,
+  bar >= 28 dB), and the direction of motion the analyzer reads (bar: correct in >= 80% of the moving cases).
+- extend: the clip's first 17 frames, extended by 16; backward: its last 17, extended backward by 16; connect: its
+  first 13 frames and last 13, joined by a 7-frame transition. A seam passes when (a) the frame difference across it
+  is <= 1.5x the median difference inside the output, and (b) the prompted object continues: the analyzer's track of
+  the prompted color is seen on both sides of the seam and does not jump (the step across the seam is at most
+  max(3x its median step, 5% of the short side)). Bar: both in >= 90% of the cases; connect needs both its seams.
+- loop: a loop from the prompt; the analyzer's loop seam (last -> first difference over the median step) <= 1.5.
+  Bar: >= 90% of the cases.
+- edit: the world clip redone with its color word swapped for another (strength 0.6). Passes when the analyzer reads
+  the new color and the object's track stays within 10% of the short side of the original's (mean distance over the
+  frames where both are seen). Bar: >= 80%.
+- long: 60 s at 8 fps (481 frames) from three prompts; peak memory (max RSS of a fresh process) at 60 s against
+  10 s (bar: within 15%), and the prompted color still tracked in the last second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from adherence import Case, draw_cases, machine
+
+from kinetoscope.cli import _one_line
+from kinetoscope.errors import KinetoscopeError
+from kinetoscope.evaluate.analyzer import analyze, loop_seam
+from kinetoscope.evaluate.quality import psnr
+from kinetoscope.media import frames_to_tensor
+from kinetoscope.pipeline import Inputs, Pipeline, Request
+from kinetoscope.world.vocab import COLORS
+
+MODES = ("image", "extend", "backward", "connect", "loop", "edit", "long")
+BARS = {"image_direction": 0.80, "extend": 0.90, "backward": 0.90, "connect": 0.90, "loop": 0.90, "edit": 0.80}
+IMAGE_PSNR = 28.0  # dB, frame 0 against the image after the VAE round trip
+SEAM_RATIO = 1.5  # a seam's frame difference over the median inside the clip
+JUMP_STEPS, JUMP_SHARE = 3.0, 0.05  # a track "jumps" past max(3 median steps, 5% of the short side)
+EDIT_TRACK = 0.10  # share of the short side the edited track may drift
+EDIT_STRENGTH = 0.6
+MEMORY_RATIO = 1.15  # peak RSS at 60 s over 10 s
+LONG_PROMPTS = ("a red ball rolls right on a gray floor", "a blue cube slides left in a park",
+                "a yellow star falls and bounces on a wooden floor")  # fmt: skip
+WIDTH, HEIGHT, FRAMES, FPS = 64, 112, 33, 16
+QUICK_CASES = 2
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Measures
+
+
+def seam_ratio(frames: np.ndarray, seam: int) -> float:
+    """The mean absolute difference between frames seam - 1 and seam over the median of the other steps."""
+    f = frames.astype(np.float32)
+    steps = np.abs(np.diff(f, axis=0)).mean(axis=(1, 2, 3))  # steps[i]: frame i -> i + 1
+    inside = np.delete(steps, seam - 1)
+    eps = 0.05  # as in the analyzer's loop seam: a twentieth of a gray level
+    return round((float(steps[seam - 1]) + eps) / (float(np.median(inside)) + eps), 4)
+
+
+def track_of(frames: np.ndarray, color: str) -> list[tuple[float, float] | None]:
+    """Per frame, the center of the analyzer's longest-seen object of this color (None where it is not seen)."""
+    objects = [o for o in analyze(frames, FPS).objects if o.color == color]
+    if not objects:
+        return [None] * len(frames)
+    best = max(objects, key=lambda o: sum(p is not None for p in o.track))
+    return list(best.track)
+
+
+def continues(track: list[tuple[float, float] | None], seam: int, short: int) -> bool:
+    """True if the track is seen within two frames on each side of the seam and does not jump across it."""
+    before = next((t for t in (seam - 1, seam - 2) if t >= 0 and track[t] is not None), None)
+    after = next((t for t in (seam, seam + 1) if t < len(track) and track[t] is not None), None)
+    if before is None or after is None:
+        return False
+    seen = [(t, p) for t, p in enumerate(track) if p is not None]
+    steps = [np.hypot(b[0] - a[0], b[1] - a[1]) / (tb - ta) for (ta, a), (tb, b) in itertools.pairwise(seen)
+             if not ta < seam <= tb]  # fmt: skip
+    jump = np.hypot(track[after][0] - track[before][0], track[after][1] - track[before][1]) / (after - before)
+    return bool(jump <= max(JUMP_STEPS * float(np.median(steps)) if steps else 0.0, JUMP_SHARE * short))
+
+
+def seam_verdict(frames: np.ndarray, seams: list[int], color: str) -> dict:
+    """Each seam's ratio and continuity, and whether all of them pass."""
+    track = track_of(frames, color)
+    short = min(frames.shape[1:3])
+    rows = [{"seam": s, "ratio": seam_ratio(frames, s), "continues": continues(track, s, short)} for s in seams]
+    return {"seams": rows, "pass": all(r["ratio"] <= SEAM_RATIO and r["continues"] for r in rows)}
+
+
+def other_color(color: str) -> str:
+    """A color far from this one in the vocabulary's hue order, for the edit's new prompt."""
+    names = [c for c in COLORS if c not in ("white", "black", "gray", "brown")]
+    return names[(names.index(color) + len(names) // 2) % len(names)] if color in names else "blue"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The modes, one case each
+
+
+def _req(prompt: str, frames: int, args: argparse.Namespace, seed: int) -> Request:
+    return Request(prompt, WIDTH, HEIGHT, frames, FPS, seed=seed, steps=args.steps, guidance=args.guidance)
+
+
+def _run(pipe: Pipeline, req: Request, inputs: Inputs) -> np.ndarray:
+    return np.stack(list(pipe.run(req, inputs, progress=False)))  # (T, H, W, 3)
+
+
+def image_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
+    image = c.clip.frames[0]
+    out = _run(pipe, _req(c.prompt, FRAMES, args, c.index), Inputs(image=image))
+    roundtrip = pipe.decode(pipe.encode(image[None]))
+    db = psnr(frames_to_tensor(out[:1]), frames_to_tensor(roundtrip))
+    objects = analyze(out, FPS).objects
+    main = max(objects, key=lambda o: sum(p is not None for p in o.track), default=None)
+    direction = (main is not None and main.direction == c.truth["direction"]) if c.truth["direction_scored"] else None
+    return {"psnr": round(db, 2), "direction": direction, "seen_direction": main and main.direction}
+
+
+def extend_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
+    clip = c.clip.frames[:17]
+    out = _run(pipe, _req(c.prompt, 17, args, c.index), Inputs(extend=clip))
+    return seam_verdict(out, [17], c.truth["color"])
+
+
+def backward_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
+    clip = c.clip.frames[16:]
+    out = _run(pipe, _req(c.prompt, 17, args, c.index), Inputs(extend=clip, backward=True))
+    return seam_verdict(out, [len(out) - len(clip)], c.truth["color"])
+
+
+def connect_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
+    a, b = c.clip.frames[:13], c.clip.frames[20:]
+    out = _run(pipe, _req(c.prompt, 9, args, c.index), Inputs(connect=(a, b)))
+    return seam_verdict(out, [len(a), len(out) - len(b)], c.truth["color"])
+
+
+def loop_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
+    out = _run(pipe, _req(c.prompt, FRAMES, args, c.index), Inputs(loop=True))
+    ratio = loop_seam(out)
+    return {"ratio": ratio, "pass": ratio <= SEAM_RATIO}
+
+
+def edit_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
+    old, new = c.truth["color"], other_color(c.truth["color"])
+    prompt = c.prompt.replace(old, new, 1)
+    out = _run(pipe, _req(prompt, FRAMES, args, c.index), Inputs(edit=c.clip.frames, strength=EDIT_STRENGTH))
+    objects = analyze(out, FPS).objects
+    main = max(objects, key=lambda o: sum(p is not None for p in o.track), default=None)
+    before, after = track_of(c.clip.frames, old), track_of(out, new)
+    both = [(p, q) for p, q in zip(before, after, strict=True) if p is not None and q is not None]
+    drift = float(np.mean([np.hypot(p[0] - q[0], p[1] - q[1]) for p, q in both])) / min(HEIGHT, WIDTH) if both else None
+    color = main is not None and main.color == new
+    return {"prompt": prompt, "new_color": new, "seen_color": main and main.color, "color": color,
+            "drift": None if drift is None else round(drift, 4),
+            "pass": bool(color and drift is not None and drift <= EDIT_TRACK)}  # fmt: skip
+
+
+CASES = {"image": image_case, "extend": extend_case, "backward": backward_case, "connect": connect_case,
+         "loop": loop_case, "edit": edit_case}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The long video: a fresh process per duration, so max RSS is that duration's peak
+
+
+def long_video(args: argparse.Namespace, prompt: str, seconds: float, seed: int) -> dict:
+    """Generate `seconds` at 8 fps in a fresh process; its peak RSS, wall time and whether the color holds."""
+    code = (
+        "import json, resource, sys, time; import numpy as np\n"
+        "from kinetoscope.pipeline import Inputs, Pipeline, Request\n"
+        "from kinetoscope.evaluate.analyzer import analyze\n"
+        "a = json.loads(sys.argv[1]); t0 = time.time(); pipe = Pipeline(a['model'])\n"
+        "req = Request(a['prompt'], a['w'], a['h'], a['frames'], 8, seed=a['seed'], steps=a['steps'], "
+        "guidance=a['guidance'])\n"
+        "n, tail = 0, []\n"
+        "for f in pipe.run(req, Inputs(), progress=False):\n"
+        "    n += 1; tail = (tail + [f])[-9:]\n"
+        "colors = [o.color for o in analyze(np.stack(tail), 8).objects]\n"
+        "print(json.dumps({'frames': n, 'wall_s': round(time.time() - t0, 2), 'tail_colors': colors, "
+        "'max_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))\n"
+    )
+    spec = {"model": args.model, "prompt": prompt, "w": WIDTH, "h": HEIGHT, "frames": 1 + round(8 * seconds),
+            "seed": seed, "steps": args.steps, "guidance": args.guidance}  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True, check=False)
+    if r.returncode:
+        raise KinetoscopeError(f"long video of {seconds} s failed: {r.stderr.strip().splitlines()[-1]}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    color = prompt.split()[1]
+    return {**out, "color_at_end": color in out["tail_colors"]}
+
+
+def long_case(args: argparse.Namespace) -> dict:
+    rows = []
+    for i, prompt in enumerate(LONG_PROMPTS[: 1 if args.quick else None]):
+        short, full = long_video(args, prompt, 10, i), long_video(args, prompt, 60, i)
+        rows.append({"prompt": prompt, "10s": short, "60s": full,
+                     "memory_ratio": round(full["max_rss_mb"] / short["max_rss_mb"], 3)})  # fmt: skip
+    return {"videos": rows, "memory_pass": all(r["memory_ratio"] <= MEMORY_RATIO for r in rows),
+            "color_at_end": sum(r["60s"]["color_at_end"] for r in rows), "n": len(rows)}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def summarize(rows: dict[str, list[dict]], long: dict | None) -> dict:
+    def rate(xs: list) -> dict:
+        xs = [x for x in xs if x is not None]
+        return {"k": int(sum(xs)), "n": len(xs), "rate": round(sum(xs) / len(xs), 4) if xs else None}
+
+    out: dict = {}
+    if "image" in rows:
+        dbs = [r["psnr"] for r in rows["image"]]
+        out["image_psnr"] = {"min_db": min(dbs), "mean_db": round(float(np.mean(dbs)), 2),
+                             "pass": min(dbs) >= IMAGE_PSNR}  # fmt: skip
+        out["image_direction"] = rate([r["direction"] for r in rows["image"]])
+        out["image_direction"]["pass"] = (out["image_direction"]["rate"] or 0) >= BARS["image_direction"]
+    for mode in ("extend", "backward", "connect", "loop", "edit"):
+        if mode in rows:
+            out[mode] = rate([r["pass"] for r in rows[mode]])
+            out[mode]["pass"] = (out[mode]["rate"] or 0) >= BARS[mode]
+    if mode_rows := rows.get("loop"):
+        out["loop"]["median_ratio"] = round(float(np.median([r["ratio"] for r in mode_rows])), 3)
+    for mode in ("extend", "backward", "connect"):
+        if mode in rows:
+            seams = [s for r in rows[mode] for s in r["seams"]]
+            out[mode]["median_ratio"] = round(float(np.median([s["ratio"] for s in seams])), 3)
+            out[mode]["continues"] = round(float(np.mean([s["continues"] for s in seams])), 4)
+    if long is not None:
+        out["long"] = {"memory_pass": long["memory_pass"], "color_at_end": f"{long['color_at_end']}/{long['n']}",
+                       "memory_ratios": [v["memory_ratio"] for v in long["videos"]]}  # fmt: skip
+    return out
+
+
+def report(res: dict) -> str:
+    s, cfg = res["summary"], res["settings"]
+    rows = ["| mode | measure | result | bar | |", "|---|---|---|---|---|"]
+    verdict = lambda ok: "pass" if ok else "FAIL"
+    if "image_psnr" in s:
+        p = s["image_psnr"]
+        rows.append(f"| image | frame 0 vs image after VAE, min / mean | {p['min_db']} / {p['mean_db']} dB | "
+                    f">= {IMAGE_PSNR} dB | {verdict(p['pass'])} |")  # fmt: skip
+        d = s["image_direction"]
+        rows.append(f"| image | direction correct | {d['k']}/{d['n']} | >= 80% | {verdict(d['pass'])} |")
+    names = {"extend": "seam <= 1.5x median and track continues", "backward": "seam <= 1.5x median and track continues",
+             "connect": "both seams <= 1.5x median and track continues", "loop": "loop seam <= 1.5x median",
+             "edit": "new color read, track within 10%"}  # fmt: skip
+    for mode, what in names.items():
+        if mode in s:
+            r = s[mode]
+            extra = f" (median ratio {r['median_ratio']})" if "median_ratio" in r else ""
+            extra += f", track continues at {r['continues']:.0%} of seams" if "continues" in r else ""
+            rows.append(f"| {mode} | {what} | {r['k']}/{r['n']}{extra} | >= {BARS[mode]:.0%} | {verdict(r['pass'])} |")
+    if "long" in s:
+        lg = s["long"]
+        rows.append(f"| long | peak RSS 60 s / 10 s | {', '.join(map(str, lg['memory_ratios']))} | <= 1.15 | "
+                    f"{verdict(lg['memory_pass'])} |")  # fmt: skip
+        rows.append(f"| long | prompted color tracked in the last second | {lg['color_at_end']} | all | "
+                    f"{verdict(lg['color_at_end'].split('/')[0] == lg['color_at_end'].split('/')[1])} |")  # fmt: skip
+    head = (f"### Modes: model {cfg['model'] or 'bundled'}, {cfg['cases']} cases at {WIDTH}x{HEIGHT}, {cfg['steps']} "
+            f"steps, guidance {cfg['guidance']}")  # fmt: skip
+    t = res["timing"]
+    timing = f"wall {t['wall_s']:.0f} s; per case and mode: " + ", ".join(f"{k} {v:.2f} s" for k, v in t["per_case_s"].items())
+    return "\n".join([head, "", *rows, "", timing])
+
+
+def run(args: argparse.Namespace) -> dict:
+    t0 = time.perf_counter()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        raise KinetoscopeError(f"--modes: unknown {sorted(unknown)}; the modes are {', '.join(MODES)}")
+    pipe = Pipeline(args.model)
+    n = QUICK_CASES if args.quick else args.cases
+    cases = draw_cases(n, args.seed, HEIGHT, WIDTH, FRAMES, FPS, "terse") if set(modes) & set(CASES) else []
+    rows: dict[str, list[dict]] = {m: [] for m in modes if m in CASES}
+    seconds = dict.fromkeys(rows, 0.0)
+    for c in cases:
+        for mode, done in rows.items():
+            a = time.perf_counter()
+            done.append({"index": c.index, "prompt": c.prompt, **CASES[mode](pipe, c, args)})
+            seconds[mode] += time.perf_counter() - a
+        print(f"  {c.index:3d} " + " ".join(f"{m}={'ok' if rows[m][-1].get('pass', rows[m][-1].get('direction')) else 'no'}"
+                                             for m in rows) + f"  {c.prompt}", file=sys.stderr, flush=True)  # fmt: skip
+    long = None
+    if "long" in modes:
+        a = time.perf_counter()
+        long = long_case(args)
+        seconds["long"] = time.perf_counter() - a
+    settings = {"model": args.model, "cases": n, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
+                "modes": modes}  # fmt: skip
+    timing = {"wall_s": round(time.perf_counter() - t0, 1),
+              "per_case_s": {m: round(s / max(1, n if m != "long" else 1), 2) for m, s in seconds.items()}}  # fmt: skip
+    return {"settings": settings, "summary": summarize(rows, long), "timing": timing, "cases": rows, "long": long,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="a bundle folder (dit/ + vae/) or a DiT run; default: the bundled weights")
+    ap.add_argument("--cases", type=int, default=50)
+    ap.add_argument("--quick", action="store_true", help=f"{QUICK_CASES} cases and one long video (for tests)")
+    ap.add_argument("--modes", default=",".join(MODES), help="which modes, comma-separated (default: all)")
+    ap.add_argument("--seed", type=int, default=0, help="which world clips become the cases")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--guidance", type=float, default=4.0)
+    ap.add_argument("-o", "--output", default="benchmarks/results/modes.json")
+    args = ap.parse_args(argv)
+    if args.cases < 1:
+        ap.error(f"--cases {args.cases} must be at least 1")
+    started = machine()
+    try:
+        res = run(args)
+    except (KinetoscopeError, ValueError) as e:
+        print(f"modes: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **res}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    print(report(res))
+    print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The modes benchmark: its seam and continuity measures pass a world clip and fail a spliced one, and a quick run
+writes its JSON and table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kinetoscope.world import ClipSpec, render
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, str(REPO / "benchmarks" / "modes.py")]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import modes  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rolling():
+    """A world clip whose single object moves steadily: a ball rolling right."""
+    for seed in range(200):
+        clip = render(ClipSpec("physics", 112, 64, 33, 16, seed))
+        objects = clip.script["objects"]
+        if len(objects) == 1 and objects[0]["motion"] in ("rolls right", "slides right") and clip.script["camera"][
+                "motion"] == "static":  # fmt: skip
+            return clip
+    pytest.skip("no single rolling object in the first 200 world clips")
+
+
+def test_a_world_clip_has_no_seam_and_its_track_continues(rolling):
+    color = rolling.script["objects"][0]["color"]
+    verdict = modes.seam_verdict(rolling.frames, [17], color)
+    assert verdict["pass"], verdict
+
+
+def test_a_spliced_clip_fails_both_measures(rolling):
+    color = rolling.script["objects"][0]["color"]
+    spliced = rolling.frames.copy()
+    spliced[17:] = np.roll(spliced[17:], 24, axis=1)  # the second half jumps 24 px down
+    verdict = modes.seam_verdict(spliced, [17], color)
+    assert not verdict["seams"][0]["continues"], verdict
+    assert verdict["seams"][0]["ratio"] > modes.SEAM_RATIO
+    assert not verdict["pass"]
+
+
+def test_other_color_changes_the_color():
+    for color in ("red", "blue", "green", "pink", "white"):
+        assert modes.other_color(color) != color
+
+
+def test_quick_run_writes_json_and_table(tmp_path):
+    out = tmp_path / "modes.json"
+    r = subprocess.run([*SCRIPT, "--quick", "--steps", "1", "--modes", "image,extend,connect,loop,edit", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    s = res["summary"]
+    assert s["image_psnr"]["min_db"] > 28  # frame 0 is the given latent frame: the image after the VAE, exactly
+    for mode in ("extend", "connect", "loop", "edit"):
+        assert s[mode]["n"] == modes.QUICK_CASES and "| " + mode + " |" in r.stdout
+    assert all(len(row["seams"]) == 2 for row in res["cases"]["connect"])
+
+
+def test_unknown_mode_is_one_line(tmp_path):
+    r = subprocess.run([*SCRIPT, "--modes", "warp", "-o", str(tmp_path / "x.json")], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 2 and "unknown ['warp']" in r.stderr and "Traceback" not in r.stderr
