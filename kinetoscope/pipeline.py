@@ -8,7 +8,6 @@ them touches the models or the samplers.
 
 from __future__ import annotations
 
-import itertools
 import json
 import warnings
 from collections.abc import Iterator
@@ -83,6 +82,12 @@ def frames_for(seconds: float | None, frames: int | None, fps: float) -> int:
     if seconds < 0:
         raise SizeError(f"--seconds {seconds} must be positive")
     return 1 + round(fps * seconds)
+
+
+def fade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross-fade frames (n, H, W, 3) from `a` into `b`: b's weight rises linearly to 1 at the last frame."""
+    w = (np.arange(1, len(a) + 1, dtype=np.float32) / len(a))[:, None, None, None]  # (n, 1, 1, 1)
+    return np.round((1 - w) * a + w * b).astype(np.uint8)
 
 
 def read_folder(folder: Path) -> tuple[dict, dict[str, Tensor]]:
@@ -246,11 +251,10 @@ class Pipeline:
         if mode == "extend" and inputs.backward:
             return iter(self.extend_backward(req, fit(inputs.extend, "--extend"), progress))
         if mode == "extend":
-            clip = fit(inputs.extend, "--extend")
-            return itertools.chain(clip, self.continue_from(req, clip, frames - 1, progress))
+            return self.continue_from(req, fit(inputs.extend, "--extend"), frames - 1, progress)
         if mode == "connect":
             a, b = fit(inputs.connect[0], "--connect A"), fit(inputs.connect[1], "--connect B")
-            return itertools.chain(a, self.transition(req, a, b, frames - 2, progress), b)
+            return iter(self.connect(req, a, b, frames - 2, progress))
         if mode == "edit":
             return iter(self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress))
         image = None if inputs.image is None else fit(inputs.image[None], "--image")
@@ -315,27 +319,30 @@ class Pipeline:
         if image is not None:
             given = self.encode(image)  # (1, C, 1, h, w)
         clip = self.window(replace(req, frames=first), 1 + (first - 1) // TIME, given, None, progress)
-        yield from clip
-        if req.frames > first:
-            yield from self.continue_from(replace(req, seed=req.seed + 1), clip, req.frames - first, progress)
+        if req.frames == first:
+            return iter(clip)
+        return self.continue_from(replace(req, seed=req.seed + 1), clip, req.frames - first, progress)
 
     def continue_from(self, req: Request, clip: np.ndarray, new: int, progress: bool) -> Iterator[np.ndarray]:
-        """`new` frames (rounded up to a multiple of 4) that follow the clip: windows of at most WINDOW frames, each
-        given the last frames made so far (a rolling prefix), so memory stays flat however long the video runs."""
+        """The clip, then `new` frames (rounded up to a multiple of 4) that follow it: windows of at most WINDOW
+        frames, each given the last frames made so far (a rolling prefix), so memory stays flat however long the video
+        runs. Given frames come back from the VAE a little changed, so the frames before a window fade into their
+        decoded form (`fade`) instead of jumping where the window starts."""
         total = TIME * -(-new // TIME)
         chunks = -(-total // (WINDOW - 1 - TIME * (CONTEXT - 1)))
         bar = tqdm(total=chunks, desc="windows", disable=not progress or chunks < 2, leave=False)
-        made, k, recent = 0, 0, clip
+        made, k, held = 0, 0, clip  # held: frames made but not yet yielded, which the next window may fade
         while made < total:
-            j = self.context(recent)
-            n = min(total - made, WINDOW - 1 - TIME * (j - 1))  # new frames in this window, a multiple of 4
-            out = self.window(replace(req, seed=req.seed + k), j + n // TIME, self.head(recent, j), None, progress)
-            fresh = out[1 + TIME * (j - 1) :]  # (n, H, W, 3): past the given prefix
-            yield from fresh
-            recent = np.concatenate([recent[-(1 + TIME * (CONTEXT - 1)) :], fresh])[-(1 + TIME * (CONTEXT - 1)) :]
+            j = self.context(held)
+            ctx = 1 + TIME * (j - 1)  # frames given to the window
+            n = min(total - made, WINDOW - ctx)  # new frames in this window, a multiple of 4
+            out = self.window(replace(req, seed=req.seed + k), j + n // TIME, self.head(held, j), None, progress)
+            yield from held[:-ctx]
+            held = np.concatenate([fade(held[-ctx:], out[:ctx]), out[ctx:]])  # (ctx + n, H, W, 3)
             made, k = made + n, k + 1
             bar.update(1)
         bar.close()
+        yield from held
 
     def extend_backward(self, req: Request, clip: np.ndarray, progress: bool) -> np.ndarray:
         """`req.frames - 1` new frames (rounded to a multiple of 4) that lead into the clip, then the clip."""
@@ -344,18 +351,20 @@ class Pipeline:
         j = min(CONTEXT, (len(clip) - 1) // TIME)
         k = max(1, -(-(req.frames - 1) // TIME))  # generated latent frames before the given suffix
         out = self.window(req, k + 1 + j, None, self.tail(clip, j), progress)
-        return np.concatenate([out[: TIME * k], clip])  # out[4 k] stands where clip[0] is
+        span = 1 + TIME * j  # out[4 k:] stands where clip[:span] is
+        return np.concatenate([out[: TIME * k], fade(out[TIME * k :], clip[:span]), clip[span:]])
 
-    def transition(self, req: Request, a: np.ndarray, b: np.ndarray, frames: int, progress: bool) -> np.ndarray:
-        """About `frames` frames (4 g - 1) from A's last frame into B's first: A's end given as the window's prefix,
-        B's start as its suffix."""
+    def connect(self, req: Request, a: np.ndarray, b: np.ndarray, frames: int, progress: bool) -> np.ndarray:
+        """A, about `frames` new frames (4 g - 1) from A's last frame into B's first, then B: A's end given as the
+        window's prefix, B's start as its suffix, both faded into their decoded form at the joins."""
         if len(b) < 1 + TIME:
             raise KinetoscopeError(f"--connect: clip B needs at least {1 + TIME} frames, got {len(b)}")
         ja, jb = self.context(a), min(CONTEXT, (len(b) - 1) // TIME)
         g = max(1, round((frames + 1) / TIME))
         out = self.window(req, ja + g + jb, self.head(a, ja), self.tail(b, jb), progress)
-        start = 1 + TIME * (ja - 1)  # the first frame past A's given end
-        return out[start : start + TIME * g - 1]
+        ctx, span = 1 + TIME * (ja - 1), 1 + TIME * jb
+        end = ctx + TIME * g - 1  # out[end:] stands where b[:span] is
+        return np.concatenate([a[:-ctx], fade(a[-ctx:], out[:ctx]), out[ctx:end], fade(out[end:], b[:span]), b[span:]])
 
     def loop(self, req: Request, image: np.ndarray | None, progress: bool) -> np.ndarray:
         """A loop of `req.frames - 1` frames: a first window makes the loop's opening (from the image, if given);

@@ -15,7 +15,7 @@ from kinetoscope.diffusion.flow import schedule
 from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.evaluate.quality import psnr
 from kinetoscope.media import fit_frames, frames_to_tensor, probe, read_video, write_video
-from kinetoscope.pipeline import WINDOW, Inputs, Pipeline, Request
+from kinetoscope.pipeline import WINDOW, Inputs, Pipeline, Request, fade
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
 W, H = 64, 112
@@ -55,20 +55,22 @@ def test_given_prefix_and_suffix_stay_bit_identical(pipe):
 def test_extend_forward_keeps_the_clip_and_adds_frames(pipe, clip):
     out = _frames(pipe, _req(frames=9), Inputs(extend=clip))
     assert out.shape == (17 + 8, H, W, 3)
-    assert np.array_equal(out[:17], clip)
+    assert np.array_equal(out[:8], clip[:8])  # the last 9 frames were given: they fade into their decoded form
+    assert np.abs(out[8:17].astype(int) - clip[8:].astype(int)).mean() < 20
 
 
 def test_extend_backward_ends_with_the_clip(pipe, clip):
     out = _frames(pipe, _req(frames=9), Inputs(extend=clip, backward=True))
     assert out.shape == (8 + 17, H, W, 3)
-    assert np.array_equal(out[8:], clip)
+    assert np.array_equal(out[8 + 13 :], clip[13:])  # frames 0..12 were given: faded from their decoded form
+    assert np.array_equal(out[8 + 12], clip[12])
 
 
 def test_connect_starts_with_a_and_ends_with_b(pipe, clip):
     b = pipe.generate(_req(seed=5, prompt="a blue cube slides left"), progress=False).frames
     out = _frames(pipe, _req(frames=9), Inputs(connect=(clip, b)))
     assert out.shape == (17 + 7 + 17, H, W, 3)
-    assert np.array_equal(out[:17], clip) and np.array_equal(out[-17:], b)
+    assert np.array_equal(out[:8], clip[:8]) and np.array_equal(out[-4:], b[-4:])
 
 
 def test_loop_is_one_frame_shorter_than_asked(pipe):
@@ -99,7 +101,13 @@ def test_long_video_rolls_windows(pipe):
     out = _frames(pipe, _req(frames=frames, steps=2), Inputs())
     assert out.shape == (frames, H, W, 3)
     first = pipe.generate(_req(frames=WINDOW, steps=2), progress=False).frames
-    assert np.array_equal(out[:WINDOW], first)  # the first window is the plain text-to-video
+    assert np.array_equal(out[: WINDOW - 9], first[: WINDOW - 9])  # the first window is the plain text-to-video
+
+
+def test_fade_runs_from_a_into_b():
+    a, b = np.zeros((4, 2, 2, 3), np.uint8), np.full((4, 2, 2, 3), 200, np.uint8)
+    out = fade(a, b)
+    assert out[:, 0, 0, 0].tolist() == [50, 100, 150, 200]
 
 
 def test_schedule_start_is_the_tail_of_the_full_curve():
