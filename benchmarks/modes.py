@@ -21,6 +21,9 @@ every third one falls), at 64x112, 33 frames, 16 fps; the prompt is the clip's t
   frames where both are seen). Bar: >= 80%.
 - long: 60 s at 8 fps (481 frames) from three prompts; peak memory (max RSS of a fresh process) at 60 s against
   10 s (bar: within 15%), and the prompted color still tracked in the last second.
+
+Beside the JSON, a contact sheet (same name, .png) shows the world's clip and every mode's output for the first
+cases, so a person can look at what was scored.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.evaluate.quality import psnr
+from kinetoscope.evaluate.sheet import save_sheet
 from kinetoscope.media import frames_to_tensor
 from kinetoscope.pipeline import Inputs, Pipeline, Request
 from kinetoscope.world.vocab import COLORS
@@ -58,6 +62,7 @@ LONG_PROMPTS = ("a red ball rolls right on a gray floor", "a blue cube slides le
                 "a yellow star falls and bounces on a wooden floor")  # fmt: skip
 WIDTH, HEIGHT, FRAMES, FPS = 64, 112, 33, 16
 QUICK_CASES = 2
+SHEET_CASES = 3  # the contact sheet beside the JSON shows every mode's output for the first cases
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -129,31 +134,31 @@ def image_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
     objects = analyze(out, FPS).objects
     main = max(objects, key=lambda o: sum(p is not None for p in o.track), default=None)
     direction = (main is not None and main.direction == c.truth["direction"]) if c.truth["direction_scored"] else None
-    return {"psnr": round(db, 2), "direction": direction, "seen_direction": main and main.direction}
+    return {"psnr": round(db, 2), "direction": direction, "seen_direction": main and main.direction, "frames": out}
 
 
 def extend_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
     clip = c.clip.frames[:17]
     out = _run(pipe, _req(c.prompt, 17, args, c.index), Inputs(extend=clip))
-    return seam_verdict(out, [17], c.truth["color"])
+    return {**seam_verdict(out, [17], c.truth["color"]), "frames": out}
 
 
 def backward_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
     clip = c.clip.frames[16:]
     out = _run(pipe, _req(c.prompt, 17, args, c.index), Inputs(extend=clip, backward=True))
-    return seam_verdict(out, [len(out) - len(clip)], c.truth["color"])
+    return {**seam_verdict(out, [len(out) - len(clip)], c.truth["color"]), "frames": out}
 
 
 def connect_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
     a, b = c.clip.frames[:13], c.clip.frames[20:]
     out = _run(pipe, _req(c.prompt, 9, args, c.index), Inputs(connect=(a, b)))
-    return seam_verdict(out, [len(a), len(out) - len(b)], c.truth["color"])
+    return {**seam_verdict(out, [len(a), len(out) - len(b)], c.truth["color"]), "frames": out}
 
 
 def loop_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
     out = _run(pipe, _req(c.prompt, FRAMES, args, c.index), Inputs(loop=True))
     ratio = loop_seam(out)
-    return {"ratio": ratio, "pass": ratio <= SEAM_RATIO}
+    return {"ratio": ratio, "pass": ratio <= SEAM_RATIO, "frames": out}
 
 
 def edit_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
@@ -168,7 +173,7 @@ def edit_case(pipe: Pipeline, c: Case, args: argparse.Namespace) -> dict:
     color = main is not None and main.color == new
     return {"prompt": prompt, "new_color": new, "seen_color": main and main.color, "color": color,
             "drift": None if drift is None else round(drift, 4),
-            "pass": bool(color and drift is not None and drift <= EDIT_TRACK)}  # fmt: skip
+            "pass": bool(color and drift is not None and drift <= EDIT_TRACK), "frames": out}  # fmt: skip
 
 
 CASES = {"image": image_case, "extend": extend_case, "backward": backward_case, "connect": connect_case,
@@ -291,10 +296,17 @@ def run(args: argparse.Namespace) -> dict:
     cases = draw_cases(n, args.seed, HEIGHT, WIDTH, FRAMES, FPS, "terse") if set(modes) & set(CASES) else []
     rows: dict[str, list[dict]] = {m: [] for m in modes if m in CASES}
     seconds = dict.fromkeys(rows, 0.0)
+    sheet: list[tuple[str, np.ndarray]] = []
     for c in cases:
+        if c.index < SHEET_CASES:
+            sheet.append((f"case {c.index}, the world's clip: {c.prompt}", c.clip.frames))
         for mode, done in rows.items():
             a = time.perf_counter()
-            done.append({"index": c.index, "prompt": c.prompt, **CASES[mode](pipe, c, args)})
+            record = CASES[mode](pipe, c, args)
+            frames = record.pop("frames")
+            if c.index < SHEET_CASES:
+                sheet.append((f"case {c.index}, {mode}", frames))
+            done.append({"index": c.index, "prompt": c.prompt, **record})
             seconds[mode] += time.perf_counter() - a
         print(f"  {c.index:3d} " + " ".join(f"{m}={'ok' if rows[m][-1].get('pass', rows[m][-1].get('direction')) else 'no'}"
                                              for m in rows) + f"  {c.prompt}", file=sys.stderr, flush=True)  # fmt: skip
@@ -307,6 +319,8 @@ def run(args: argparse.Namespace) -> dict:
                 "modes": modes}  # fmt: skip
     timing = {"wall_s": round(time.perf_counter() - t0, 1),
               "per_case_s": {m: round(s / max(1, n if m != "long" else 1), 2) for m, s in seconds.items()}}  # fmt: skip
+    if sheet:
+        save_sheet(sheet, Path(args.output).with_suffix(".png"), columns=12)
     return {"settings": settings, "summary": summarize(rows, long), "timing": timing, "cases": rows, "long": long,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # fmt: skip
 

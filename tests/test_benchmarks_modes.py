@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from kinetoscope.evaluate.sheet import GAP, LABEL_HEIGHT, contact_sheet
 from kinetoscope.world import ClipSpec, render
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = [sys.executable, str(REPO / "benchmarks" / "modes.py")]
+W, H = 64, 112
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import modes  # noqa: E402
@@ -48,6 +51,16 @@ def test_a_spliced_clip_fails_both_measures(rolling):
     assert not verdict["pass"]
 
 
+def test_contact_sheet_has_a_row_per_clip_and_refuses_nothing_to_show():
+    rows = [("a", np.zeros((9, H, W, 3), np.uint8)), ("b", np.full((1, 64, 64, 3), 255, np.uint8))]
+    sheet = contact_sheet(rows, columns=4, scale=2)
+    assert sheet.width == 4 * (2 * W + GAP)
+    assert sheet.height == 2 * LABEL_HEIGHT + 2 * H + 2 * 64 + 2 * GAP
+    assert np.asarray(sheet)[-2 - 64, 64].tolist() == [255, 255, 255]
+    with pytest.raises(ValueError):
+        contact_sheet([])
+
+
 def test_other_color_changes_the_color():
     for color in ("red", "blue", "green", "pink", "white"):
         assert modes.other_color(color) != color
@@ -64,6 +77,8 @@ def test_quick_run_writes_json_and_table(tmp_path):
     for mode in ("extend", "connect", "loop", "edit"):
         assert s[mode]["n"] == modes.QUICK_CASES and "| " + mode + " |" in r.stdout
     assert all(len(row["seams"]) == 2 for row in res["cases"]["connect"])
+    sheet = Image.open(out.with_suffix(".png"))
+    assert sheet.height > 2 * modes.QUICK_CASES * 5 * H  # a row per case and mode, frames magnified 2x
 
 
 def test_unknown_mode_is_one_line(tmp_path):
