@@ -208,67 +208,15 @@ def compare(speed: dict) -> list[dict]:
 # Quality on held-out data
 
 
-def _resize_crop(frames, side: int):
-    """uint8 (T, H, W, 3): resize so the short side is `side`, then center-crop to side x side."""
-    import numpy as np
-    from PIL import Image
-
-    h, w = frames.shape[1:3]
-    k = side / min(h, w)
-    nh, nw = max(side, round(h * k)), max(side, round(w * k))
-    out = []
-    for f in frames:
-        im = np.asarray(Image.fromarray(f).resize((nw, nh), Image.BICUBIC))
-        y, x = (nh - side) // 2, (nw - side) // 2
-        out.append(im[y : y + side, x : x + side])
-    return np.stack(out)
-
-
-def heldout_sets(side: int, world_n: int, real_windows: int, frames: int = 17) -> dict:
-    """Held-out uint8 clips per source, each (N, T, side, side, 3): world clips, real footage windows, photos."""
-    import numpy as np
-
-    from kinetoscope import world
-    from kinetoscope.data.crops import HELD_OUT_PHOTOS, REAL_CLIPS, load_photo, load_real_clip
-
-    sizes = ((128, 128), (128, 224), (224, 128))
-    specs = [world.sample_spec(i, seed=999_999, frames=(frames,), sizes=sizes) for i in range(world_n)]
-    sets = {"world": np.stack([_resize_crop(world.render(sp).frames, side) for sp in specs])}
-    per_clip = max(1, real_windows // len(REAL_CLIPS))
-    real = []
-    for name in REAL_CLIPS:
-        clip = load_real_clip(name, "heldout")  # (T, H, W, 3)
-        starts = np.linspace(0, len(clip) - frames, per_clip).round().astype(int)
-        real += [_resize_crop(clip[a : a + frames], side) for a in starts]
-    sets["real"] = np.stack(real)
-    sets["photo"] = np.stack([_resize_crop(load_photo(n)[None], side) for n in HELD_OUT_PHOTOS])
-    return sets
-
-
 def quality(weights: str, sides: list[int], world_n: int, real_windows: int) -> dict:
     """PSNR and SSIM of a trained VAE's one-shot reconstruction, per held-out source and size."""
     import torch
 
-    from kinetoscope.evaluate.quality import psnr, ssim
-    from kinetoscope.media import frames_to_tensor
+    from kinetoscope.evaluate.reconstruction import reconstruction
     from kinetoscope.train.vae import load_vae
 
     torch.set_num_threads(THREADS)
-    vae = load_vae(weights)
-    rows = []
-    for side in sides:
-        for source, clips in heldout_sets(side, world_n, real_windows).items():
-            p = q = 0.0
-            for i in range(0, len(clips), 4):
-                x = torch.stack([frames_to_tensor(c) for c in clips[i : i + 4]])  # (B, 3, T, side, side)
-                with torch.no_grad():
-                    y = vae.decode(vae.encode(x))
-                p, q = p + psnr(y, x) * len(x), q + ssim(y, x) * len(x)
-            n = len(clips)
-            rows.append({"source": source, "size": side, "frames": clips.shape[1], "n": n, "psnr": p / n,
-                         "ssim": q / n})  # fmt: skip
-            print(f"  quality {source} {side}px: psnr {p / n:.2f} ssim {q / n:.4f} (n={n})", file=sys.stderr)
-    return {"weights": str(weights), "rows": rows}
+    return {"weights": str(weights), "rows": reconstruction(load_vae(weights), sides, world_n, real_windows)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -293,7 +241,7 @@ def machine() -> dict:
         "diffusers": diffusers.__version__,
         "python": platform.python_version(),
         "load_avg_at_start": os.getloadavg(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

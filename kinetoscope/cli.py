@@ -258,6 +258,28 @@ def _run_export(a: argparse.Namespace) -> int:
 # --- the app -------------------------------------------------------------------------------------------------------
 
 # name -> (one-line help, add_arguments(parser), run(args) -> exit code); add a command by adding a line here
+# --- kinetoscope eval ---------------------------------------------------------------------------------------------
+
+
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (dit/ + vae/) or a DiT run (default: bundled)")
+    p.add_argument("--suite", default="quick", help="quick (about a minute) or full (what the README quotes)")
+    p.add_argument("-o", "--out", default="eval/report.json", help="report JSON; .md and .png (contact sheet) beside it")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _run_eval(a: argparse.Namespace) -> int:
+    from kinetoscope.evaluate.suites import SUITES, markdown, run_suite, write_report
+
+    if a.suite not in SUITES:  # before any model loads
+        raise KinetoscopeError(f"--suite {a.suite!r}: the suites are {', '.join(SUITES)}")
+    report, sheet = run_suite(a.suite, a.model, progress=not a.quiet)
+    paths = write_report(report, sheet, a.out)
+    print(markdown(report))
+    print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "world": ("render a procedural world data set (MP4 shards + manifest.jsonl); resumes if cut off",
               _add_world, _run_world),
@@ -266,6 +288,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                _add_export, _run_export),
     "train": ("train the VAE or the DiT (one process, or many under torchrun); --resume continues exactly",
               _add_train, _run_train),
+    "eval": ("score a model on a suite (adherence, consistency, modes, reconstruction): JSON, Markdown, contact sheet",
+             _add_eval, _run_eval),
 }  # fmt: skip
 
 
