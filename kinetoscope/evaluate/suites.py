@@ -4,6 +4,8 @@ Parts (each a module of this package, shared with the benchmark scripts that rep
 - adherence (adherence.py): prompts of held-out (color, shape, motion) triples, scored by the analyzer per fact;
 - consistency, from the same clips: the object count holds from frame to frame, the prompted color stays one object,
   the background does not flicker;
+- physics (physics.py): continuations of uniform motion, parabolas, bounces and collisions against the world's
+  physics, in and out of the training distribution, normalized so the renderer's own clips score 100%;
 - modes (modes.py): image-to-video, extend, backward, connect, loop and edit, on the same kind of cases;
 - reconstruction (reconstruction.py): the model's VAE on held-out world clips, real footage and photos.
 `quick` runs in about a minute, for tests and a first look; `full` is what the README quotes. Rates carry 95% Wilson
@@ -30,6 +32,7 @@ from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate import modes as modes_suite
 from kinetoscope.evaluate.adherence import draw_cases, mix, score, summarize
 from kinetoscope.evaluate.analyzer import Analysis, analyze
+from kinetoscope.evaluate.physics import KINDS, draw_physics_cases, run_case, summarize_physics
 from kinetoscope.evaluate.reconstruction import reconstruction
 from kinetoscope.evaluate.sheet import save_sheet
 from kinetoscope.pipeline import Pipeline, Request
@@ -45,14 +48,17 @@ class Suite:
     world_clips: int  # reconstruction: held-out world clips per size
     real_windows: int  # reconstruction: held-out windows of real footage per size
     sides: tuple[int, ...]  # reconstruction: short sides
+    physics: int  # cases per scenario and split
+    physics_splits: tuple[str, ...]  # "in" and / or "out" of the training distribution
     steps: int = 20
     guidance: float = 4.0
     seed: int = 0  # which world clips become the cases
 
 
 SUITES = {
-    "quick": Suite(adherence=6, modes=1, world_clips=4, real_windows=3, sides=(64,)),
-    "full": Suite(adherence=100, modes=50, world_clips=16, real_windows=6, sides=(64, 128)),
+    "quick": Suite(adherence=6, modes=1, world_clips=4, real_windows=3, sides=(64,), physics=1, physics_splits=("in",)),
+    "full": Suite(adherence=100, modes=50, world_clips=16, real_windows=6, sides=(64, 128), physics=8,
+                  physics_splits=("in", "out")),
 }
 
 
@@ -121,6 +127,16 @@ def run_suite(name: str, model: str | None = None, progress: bool = True) -> tup
     seconds["modes"] = time.perf_counter() - a
 
     a = time.perf_counter()
+    physics_rows = []
+    for i, case in enumerate(tqdm(draw_physics_cases(suite.physics, suite.physics_splits, suite.seed), desc="physics",
+                                  disable=not progress)):  # fmt: skip
+        record, frames = run_case(pipe, case, suite.steps, suite.guidance, seed=i)
+        physics_rows.append(record)
+        if i < len(KINDS):
+            sheet.append((f"physics {case.scenario} ({case.split}): {record['prompt']}", frames))
+    seconds["physics"] = time.perf_counter() - a
+
+    a = time.perf_counter()
     recon = reconstruction(pipe.vae, list(suite.sides), suite.world_clips, suite.real_windows, verbose=False)
     seconds["reconstruction"] = time.perf_counter() - a
 
@@ -133,6 +149,7 @@ def run_suite(name: str, model: str | None = None, progress: bool = True) -> tup
         "machine": machine,
         "adherence": {"summary": adherence, "mix": mix(cases[: suite.adherence]), "cases": rows},
         "consistency": {"summary": steady_summary, "clips": steady},
+        "physics": {"summary": summarize_physics(physics_rows), "cases": physics_rows},
         "modes": {"summary": modes, "cases": mode_rows},
         "reconstruction": recon,
         "seconds": {k: round(v, 1) for k, v in {**seconds, "total": time.perf_counter() - t0}.items()},
@@ -164,6 +181,11 @@ def markdown(report: dict) -> str:
             f"| object count at its usual value | {c['count_stable']:.0%} of frames |",
             f"| prompted color seen as one object | {c['color_one_object']:.0%} of frames |",
             f"| background flicker | {c['flicker']:.2f} L* per frame step |"]  # fmt: skip
+    out += ["", "| physics (continuations; 100% = the renderer's own clips) | cases | velocity | acceleration |",
+            "|---|---|---|---|"]  # fmt: skip
+    for key, r in report["physics"]["summary"].items():
+        acc = "-" if r["acceleration_score"] is None else f"{r['acceleration_score']:.0%}"
+        out.append(f"| {key} | {r['n']} | {r['velocity_score']:.0%} | {acc} |")
     m = report["modes"]["summary"]
     out += ["", "| modes | result [95% interval] | bar |", "|---|---|---|"]
     if "image_psnr" in m:
