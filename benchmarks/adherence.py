@@ -33,17 +33,13 @@ the DiT (if it is low, better DiT training cannot pass the bars).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import os
-import platform
 import shlex
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
+from common import machine, write_result
 
 from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
@@ -82,19 +78,6 @@ def report(res: dict) -> str:
               f"{t['per_clip_s']:.2f} s ({t['generate_per_clip_s']:.2f} s generating, "
               f"{t['analyze_per_clip_s']:.2f} s analyzing)")  # fmt: skip
     return "\n".join([f"### Adherence on held-out combinations: {what}", "", cases, "", *rows, "", timing])
-
-
-def machine() -> dict:
-    import torch
-
-    return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "load_avg_at_start": os.getloadavg(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -170,12 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adherence: error: {_one_line(e)}", file=sys.stderr)
         return 2
     res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **res}
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + "\n")
-    print(report(res))
-    print(f"\nwrote {out}", file=sys.stderr)
-    return 0
+    return write_result(res, args.output, report(res))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ import datetime
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from common import best_of
 
 from kinetoscope.models.attention import attention
 from kinetoscope.models.dit import PRESETS, DiT, count_params, flops_per_token
@@ -30,16 +30,6 @@ from kinetoscope.train.peak import matmul_peak
 # (latent frames, latent height, latent width) for 64x64, 64x112 (WxH, 9:16) at 1, 9, 17, 33 frames
 BUCKETS = [(1, 8, 8), (3, 8, 8), (5, 14, 8), (9, 8, 8), (9, 14, 8)]
 QUICK_BUCKETS = [(1, 8, 8), (3, 8, 8)]
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def train_step_rows(preset: str, buckets: list, repeats: int, peak: float) -> list[dict]:

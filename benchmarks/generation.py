@@ -15,10 +15,7 @@
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -26,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import best_of, machine, write_result
 
 from kinetoscope.models.dit import PRESETS, DiT, count_params
 from kinetoscope.models.text import TextEmbedding
@@ -106,16 +104,6 @@ def wan_like(preset: str):
                                  ffn_dim=int(c.width * c.mlp_ratio), num_layers=c.depth).eval()  # fmt: skip
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 @torch.no_grad()
 def peer_rows(presets, shapes, repeats: int) -> list[dict]:
     rows = []
@@ -171,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", default="benchmarks/results/generation.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-    started = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
-               "threads": torch.get_num_threads(), "torch": torch.__version__, "load_avg_at_start": os.getloadavg(),
-               "machine": platform.processor() or platform.machine()}  # fmt: skip
+    started = machine()
     repeats = 1 if args.quick else 2
     pipe = Pipeline()
     res = {
@@ -188,12 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     default = [r for r in res["samplers"] if r["sampler"] == "euler"]
     res["realtime_default"] = max(default, key=lambda r: r["steps"])["video_s_per_wall_s"]  # Euler, 20 steps
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + "\n")
-    print(report(res))
-    print(f"\nwrote {out}", file=sys.stderr)
-    return 0
+    return write_result(res, args.output, report(res))
 
 
 if __name__ == "__main__":

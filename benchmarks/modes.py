@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from adherence import machine
+from common import machine, write_result
 
 from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
@@ -193,12 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"modes: error: {_one_line(e)}", file=sys.stderr)
         return 2
     res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **res}
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + "\n")
-    print(report(res))
-    print(f"\nwrote {out}", file=sys.stderr)
-    return 0
+    return write_result(res, args.output, report(res))
 
 
 if __name__ == "__main__":
