@@ -367,19 +367,22 @@ class Pipeline:
         return np.concatenate([a[:-ctx], fade(a[-ctx:], out[:ctx]), out[ctx:end], fade(out[end:], b[:span]), b[span:]])
 
     def loop(self, req: Request, image: np.ndarray | None, progress: bool) -> np.ndarray:
-        """A loop of `req.frames - 1` frames: a first window makes the loop's opening (from the image, if given);
-        a second holds that opening as its prefix and again as its suffix, so the end is generated to lead into
-        the start."""
+        """A loop of `req.frames - 1` frames. A first window makes the loop's opening (from the image, if given); a
+        second holds that opening as its prefix and again as its suffix, so its end is generated to lead back into
+        its start. The loop is that window from just past the opening's first `span` frames to the end, with the
+        suffix faded into the opening's own frames: its last frame is the opening's frame span - 1, and its first
+        frame is what the window made next, so the seam is an ordinary step of one window."""
         if req.frames < 1 + 2 * TIME:
             raise KinetoscopeError(f"--loop needs at least {1 + 2 * TIME} frames, got {req.frames}")
-        latents = 1 + (req.frames - 1) // TIME  # the loop is 4 (latents - 1) frames long
+        latents = 1 + (req.frames - 1) // TIME  # the loop is n = 4 (latents - 1) frames long
         p = max(2, (latents - 1) // 2)  # latent frames of the opening
         j = min(CONTEXT, p - 1)  # of them, given again as the suffix
         first = None if image is None else self.encode(image)  # (1, C, 1, h, w)
         opening_z = self.window_latent(req, p, first, None, progress)  # (1, C, p, h, w)
         opening = self.decode(opening_z)
         out = self.window(replace(req, seed=req.seed + 1), latents + j, opening_z, self.tail(opening, j), progress)
-        return out[: TIME * (latents - 1)]
+        n, span = TIME * (latents - 1), 1 + TIME * j  # out[n:] stands where opening[:span] is
+        return np.concatenate([out[span:n], fade(out[n:], out[:span])])
 
     def edit(self, req: Request, clip: np.ndarray, strength: float, progress: bool) -> np.ndarray:
         """SDEdit: the clip's latent noised to t0 = strength, then denoised under the new prompt. The clip's first

@@ -13,6 +13,7 @@ import torch
 
 from kinetoscope.diffusion.flow import schedule
 from kinetoscope.errors import KinetoscopeError, SizeError
+from kinetoscope.evaluate.analyzer import loop_seam
 from kinetoscope.evaluate.quality import psnr
 from kinetoscope.media import fit_frames, frames_to_tensor, probe, read_video, write_video
 from kinetoscope.pipeline import WINDOW, Inputs, Pipeline, Request, fade
@@ -73,9 +74,10 @@ def test_connect_starts_with_a_and_ends_with_b(pipe, clip):
     assert np.array_equal(out[:8], clip[:8]) and np.array_equal(out[-4:], b[-4:])
 
 
-def test_loop_is_one_frame_shorter_than_asked(pipe):
+def test_loop_is_one_frame_shorter_than_asked_and_its_seam_is_an_ordinary_step(pipe):
     out = _frames(pipe, _req(frames=17, prompt="a green ball spins"), Inputs(loop=True))
     assert out.shape == (16, H, W, 3)
+    assert loop_seam(out) < 2.0  # the last frame is the one the window made just before the first
 
 
 def test_image_to_video_starts_from_the_image(pipe, clip):
