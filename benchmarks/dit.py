@@ -1,6 +1,6 @@
 """DiT training throughput and MFU per bucket, and the attention choice (plain bf16 vs SDPA), on this machine.
 
-    python benchmarks/dit.py [--preset small] [--quick] [-o benchmarks/results/dit.json]
+    python benchmarks/dit.py [--preset tiny,small,base] [--quick] [-o benchmarks/results/dit.json]
 
 One training step (forward, backward, AdamW) of the DiT under bf16 autocast at each bucket the bundled model trains
 on, with the token-budgeted batch the training loop would use; MFU is against the bf16 matmul peak measured here in
@@ -77,31 +77,39 @@ def attention_rows(preset: str, token_counts: list[int], repeats: int) -> list[d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="small")
+    ap.add_argument("--preset", default="small", help="a preset or several, comma-separated (e.g. tiny,small,base)")
     ap.add_argument("--quick", action="store_true", help="two small buckets, one repeat (for tests)")
     ap.add_argument("-o", "--out", default="benchmarks/results/dit.json")
     args = ap.parse_args()
+    names = [n.strip() for n in args.preset.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown or not names:
+        ap.error(f"--preset {args.preset!r}: the presets are {', '.join(PRESETS)}")
     repeats = 1 if args.quick else 3
     peak = matmul_peak()
-    model = DiT(PRESETS[args.preset])
-    steps = train_step_rows(args.preset, QUICK_BUCKETS if args.quick else BUCKETS, repeats, peak)
-    attn = attention_rows(args.preset, [16, 64] if args.quick else [48, 140, 252, 504], repeats)
-    print(f"DiT {args.preset}: {count_params(model) / 1e6:.2f}M params; bf16 matmul peak {peak / 1e9:.0f} GFLOP/s "
-          f"({torch.get_num_threads()} threads)")
-    print(f"{'bucket (T,H,W)':>16} {'tokens':>6} {'batch':>5} {'s/step':>7} {'clips/s':>8} {'tokens/s':>9} {'MFU':>6}")
-    for r in steps:
-        print(f"{tuple(r['bucket'])!s:>16} {r['tokens']:>6} {r['batch']:>5} {r['sec_per_step']:>7.3f} "
-              f"{r['clips_per_s']:>8.1f} {r['tokens_per_s']:>9.0f} {r['mfu']:>6.1%}")
-    print(f"\n{'attention tokens':>16} {'batch':>5} {'plain ms':>9} {'sdpa ms':>9}  (forward + backward, bf16)")
+    print(f"bf16 matmul peak {peak / 1e9:.0f} GFLOP/s ({torch.get_num_threads()} threads)")
+    by_preset = {}
+    for name in names:
+        steps = train_step_rows(name, QUICK_BUCKETS if args.quick else BUCKETS, repeats, peak)
+        by_preset[name] = {"params": count_params(DiT(PRESETS[name])), "train_steps": steps}
+        print(f"\nDiT {name}: {by_preset[name]['params'] / 1e6:.2f}M params")
+        print(f"{'bucket (T,H,W)':>16} {'tokens':>6} {'batch':>5} {'s/step':>7} {'clips/s':>8} {'tokens/s':>9} {'MFU':>6}")
+        for r in steps:
+            print(f"{tuple(r['bucket'])!s:>16} {r['tokens']:>6} {r['batch']:>5} {r['sec_per_step']:>7.3f} "
+                  f"{r['clips_per_s']:>8.1f} {r['tokens_per_s']:>9.0f} {r['mfu']:>6.1%}")
+    attn = attention_rows(names[0], [16, 64] if args.quick else [48, 140, 252, 504], repeats)
+    print(f"\n{'attention tokens':>16} {'batch':>5} {'plain ms':>9} {'sdpa ms':>9}  (forward + backward, bf16, "
+          f"{names[0]}'s heads)")
     for r in attn:
         print(f"{r['tokens']:>16} {r['batch']:>5} {r['plain_ms']:>9.1f} {r['sdpa_ms']:>9.1f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    first = by_preset[names[0]]
     out.write_text(json.dumps({
         "command": " ".join(["python", *sys.argv]), "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-        "preset": args.preset, "params": count_params(model), "peak_flops": peak, "train_steps": steps,
-        "attention": attn}, indent=2) + "\n")  # fmt: skip
+        "preset": names[0], "params": first["params"], "peak_flops": peak, "train_steps": first["train_steps"],
+        "presets": by_preset, "attention": attn}, indent=2) + "\n")  # fmt: skip
     print(f"\nwrote {out}")
 
 

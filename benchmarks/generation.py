@@ -5,6 +5,7 @@
 - sizes: warm wall time of `Pipeline.run` (text-to-video, Euler, 20 steps) at 64, 96 and 128 px short side (9:16),
   17 and 65 frames (65 is two windows), as seconds of video per wall second at 16 fps, with the process's peak RSS;
 - samplers: Euler, Heun and AB2 at 10 and 20 steps at the default size (64x112, 33 frames);
+- grid: wall seconds of every size x frame count x sampler x step count (one warm run each);
 - cold start: a fresh `python -m kinetoscope generate` of the default clip, wall time from spawn to the first frame
   handed to the writer and to exit;
 - peer: one DiT forward (the classifier-free pair, batch 2) of ours against `diffusers.WanTransformer3DModel`
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import resource
 import subprocess
@@ -73,6 +75,17 @@ def sampler_rows(pipe: Pipeline, samplers, steps, repeats: int) -> list[dict]:
             rows.append({"sampler": name, "steps": k, "wall_s": round(sec, 3),
                          "video_s_per_wall_s": round((33 / FPS) / sec, 3)})  # fmt: skip
             print(f"  {name} {k} steps: {sec:.2f} s", file=sys.stderr)
+    return rows
+
+
+def grid_rows(pipe: Pipeline, sizes, frames, samplers, steps) -> list[dict]:
+    """Every size x frame count x sampler x step count, one warm run each (the tables above are best of repeats)."""
+    rows = []
+    for (w, h), n, name, k in itertools.product(sizes, frames, samplers, steps):
+        req = Request("a red ball rolls right on a gray floor", w, h, n, FPS, sampler=name, steps=k)
+        sec = timed_run(pipe, req, 1)
+        rows.append({"width": w, "height": h, "frames": n, "sampler": name, "steps": k, "wall_s": round(sec, 3),
+                     "video_s_per_wall_s": round((n / FPS) / sec, 3)})  # fmt: skip
     return rows
 
 
@@ -141,6 +154,14 @@ def report(res: dict) -> str:
     out += ["", "| sampler | steps | wall s (64x112, 33 frames) | s of video / wall s |", "|---|---|---|---|"]
     out += [f"| {r['sampler']} | {r['steps']} | {r['wall_s']:.2f} | {r['video_s_per_wall_s']:.2f} |"
             for r in res["samplers"]]  # fmt: skip
+    out += ["", "| size | frames | " + " | ".join(f"{n} {k}" for n in SAMPLERS for k in STEPS) + " |",
+            "|---|---|" + "---|" * (len(SAMPLERS) * len(STEPS))]  # fmt: skip
+    cells: dict[tuple, dict] = {}
+    for r in res["grid"]:
+        cells.setdefault((r["width"], r["height"], r["frames"]), {})[(r["sampler"], r["steps"])] = r["wall_s"]
+    for (w, h, n), row in cells.items():
+        out.append(f"| {w}x{h} | {n} | " + " | ".join(f"{row[(s, k)]:.2f}" if (s, k) in row else "-"
+                                                    for s in SAMPLERS for k in STEPS) + " |")  # fmt: skip
     c = res["cold_start"]
     out += ["", f"cold start (`generate` default clip, fresh process): first frame at {c['first_frame_s']:.1f} s, "
             f"done at {c['exit_s']:.1f} s"]  # fmt: skip
@@ -168,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": size_rows(pipe, SIZES[:1] if args.quick else SIZES, FRAMES[:1] if args.quick else FRAMES, repeats),
         "samplers": sampler_rows(pipe, SAMPLERS[:1] if args.quick else SAMPLERS, STEPS[:1] if args.quick else STEPS,
                                  repeats),  # fmt: skip
+        "grid": grid_rows(pipe, SIZES[:1] if args.quick else SIZES, FRAMES[:1] if args.quick else FRAMES,
+                          SAMPLERS[:1] if args.quick else SAMPLERS, STEPS[:1] if args.quick else STEPS),  # fmt: skip
         "cold_start": cold_start(),
         "peer": peer_rows(["small"] if args.quick else ["small", "base"], PEER_SHAPES[:1] if args.quick else PEER_SHAPES,
                           1 if args.quick else 3),  # fmt: skip

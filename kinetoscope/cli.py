@@ -265,6 +265,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", help="a bundle folder (dit/ + vae/) or a DiT run (default: bundled)")
     p.add_argument("--suite", default="quick", help="quick (about a minute) or full (what the README quotes)")
     p.add_argument("-o", "--out", default="eval/report.json", help="report JSON; .md and .png (contact sheet) beside it")
+    p.add_argument("--steps", type=int, help="sampling steps instead of the suite's 20 (fewer: faster, worse)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -273,7 +274,7 @@ def _run_eval(a: argparse.Namespace) -> int:
 
     if a.suite not in SUITES:  # before any model loads
         raise KinetoscopeError(f"--suite {a.suite!r}: the suites are {', '.join(SUITES)}")
-    report, sheet = run_suite(a.suite, a.model, progress=not a.quiet)
+    report, sheet = run_suite(a.suite, a.model, progress=not a.quiet, steps=a.steps)
     paths = write_report(report, sheet, a.out)
     print(markdown(report))
     print("wrote " + ", ".join(map(str, paths)), file=sys.stderr)

@@ -48,11 +48,12 @@ def test_scenarios_are_recognized(bounce):
 
 def test_quick_suite_writes_report_table_and_sheet(tmp_path):
     out = tmp_path / "report.json"
-    r = subprocess.run([*KINETOSCOPE, "eval", "--suite", "quick", "-o", str(out), "-q"], capture_output=True,
+    r = subprocess.run([*KINETOSCOPE, "eval", "--suite", "quick", "--steps", "2", "-o", str(out), "-q"], capture_output=True,
                        text=True, timeout=600, check=False)  # fmt: skip
     assert r.returncode == 0, r.stderr
     report = json.loads(out.read_text())
     quick = SUITES["quick"]
+    assert report["settings"]["steps"] == 2
     assert report["adherence"]["summary"]["color"]["n"] == quick.adherence
     assert len(report["consistency"]["clips"]) == quick.adherence
     assert all(len(rows) == quick.modes for rows in report["modes"]["cases"].values())

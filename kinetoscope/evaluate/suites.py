@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +81,13 @@ def consistency(an: Analysis, color: str) -> dict:
             "flicker": round(float(an.flicker), 3)}  # fmt: skip
 
 
-def run_suite(name: str, model: str | None = None, progress: bool = True) -> tuple[dict, list[tuple[str, np.ndarray]]]:
-    """Run the suite; returns the report (JSON-ready) and the contact sheet's rows."""
+def run_suite(name: str, model: str | None = None, progress: bool = True, steps: int | None = None
+              ) -> tuple[dict, list[tuple[str, np.ndarray]]]:
+    """Run the suite (with `steps` sampling steps instead of the suite's, if given); returns the report
+    (JSON-ready) and the contact sheet's rows."""
     if name not in SUITES:
         raise KinetoscopeError(f"--suite {name!r}: the suites are {', '.join(SUITES)}")
-    suite = SUITES[name]
+    suite = SUITES[name] if steps is None else replace(SUITES[name], steps=steps)
     t0 = time.perf_counter()
     pipe = Pipeline(model)
     seconds: dict[str, float] = {}
