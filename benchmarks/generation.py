@@ -22,6 +22,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import torch
@@ -45,15 +46,8 @@ def rss_mb() -> float:
 
 
 def timed_run(pipe: Pipeline, req: Request, repeats: int) -> float:
-    """Best wall seconds of `repeats` warm runs (one warm-up first)."""
-    best = float("inf")
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        for _ in pipe.run(req, Inputs(), progress=False):
-            pass
-        if i:
-            best = min(best, time.perf_counter() - t0)
-    return best
+    """Best wall seconds of `repeats` warm runs (one warm-up first), every frame made."""
+    return best_of(lambda: deque(pipe.run(req, Inputs(), progress=False), maxlen=0), repeats)
 
 
 def size_rows(pipe: Pipeline, sizes, frames, repeats: int) -> list[dict]:

@@ -43,7 +43,19 @@ from common import machine, write_result
 from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.adherence import draw_cases
-from kinetoscope.evaluate.modes import BARS, CASES, FPS, FRAMES, HEIGHT, IMAGE_PSNR, MODES, WIDTH, How, summarize
+from kinetoscope.evaluate.modes import (
+    BARS,
+    CASES,
+    FPS,
+    FRAMES,
+    HEIGHT,
+    IMAGE_PSNR,
+    MODES,
+    WIDTH,
+    How,
+    run_modes,
+    summarize,
+)
 from kinetoscope.evaluate.sheet import save_sheet
 from kinetoscope.pipeline import Pipeline
 
@@ -147,14 +159,11 @@ def run(args: argparse.Namespace) -> dict:
     for c in cases:
         if c.index < SHEET_CASES:
             sheet.append((f"case {c.index}, the world's clip: {c.prompt}", c.clip.frames))
-        for mode, done in rows.items():
-            a = time.perf_counter()
-            record = CASES[mode](pipe, c, How(args.steps, args.guidance))
-            frames = record.pop("frames")
+        for mode, record, frames, sec in run_modes(pipe, c, list(rows), How(args.steps, args.guidance)):
             if c.index < SHEET_CASES:
                 sheet.append((f"case {c.index}, {mode}", frames))
-            done.append({"index": c.index, "prompt": c.prompt, **record})
-            seconds[mode] += time.perf_counter() - a
+            rows[mode].append(record)
+            seconds[mode] += sec
         print(f"  {c.index:3d} " + " ".join(f"{m}={'ok' if rows[m][-1].get('pass', rows[m][-1].get('direction')) else 'no'}"
                                              for m in rows) + f"  {c.prompt}", file=sys.stderr, flush=True)  # fmt: skip
     long = None

@@ -191,16 +191,16 @@ class Pipeline:
 
     @torch.no_grad()
     def generate(self, req: Request, given: Tensor | None = None, given_latent: Tensor | None = None,
-                 progress: bool = True, strength: float = 1.0) -> Video:
+                 progress: bool = True) -> Video:
         """Sample one window for the request and decode it. `given_latent` (1, C, T', H', W') with the bool mask
-        `given` (1, T') holds frames fixed; `strength` < 1 starts every other frame from `given_latent` noised to
-        t0 = strength instead of from pure noise (SDEdit). None generates everything."""
-        return Video(self.decode(self.sample(req, given, given_latent, progress, strength)), req.fps)
+        `given` (1, T') holds frames fixed; None generates everything."""
+        return Video(self.decode(self.sample(req, given, given_latent, progress)), req.fps)
 
     @torch.no_grad()
     def sample(self, req: Request, given: Tensor | None = None, given_latent: Tensor | None = None,
                progress: bool = True, strength: float = 1.0) -> Tensor:
-        """The latent (1, C, T', H', W') of one window; see `generate`."""
+        """The latent (1, C, T', H', W') of one window; see `generate`. `strength` < 1 starts every frame that is not
+        given from `given_latent` noised to t0 = strength instead of from pure noise (SDEdit)."""
         if req.sampler not in SAMPLERS:
             raise KinetoscopeError(f"sampler {req.sampler!r} is not one of {', '.join(SAMPLERS)}")
         if req.steps < 1 or req.steps > 1000:

@@ -5,6 +5,7 @@ and scored by the analyzer against the modes issue's bars. See benchmarks/modes.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,6 +149,17 @@ def edit_case(pipe: Pipeline, c: Case, how: How) -> dict:
 
 CASES = {"image": image_case, "extend": extend_case, "backward": backward_case, "connect": connect_case,
          "loop": loop_case, "edit": edit_case}  # fmt: skip
+
+
+def run_modes(pipe: Pipeline, case: Case, modes: list[str], how: How) -> list[tuple[str, dict, np.ndarray, float]]:
+    """Each of `modes` on one case: (mode, its record with the case's index and prompt, its frames, seconds)."""
+    out = []
+    for mode in modes:
+        t0 = time.perf_counter()
+        record = CASES[mode](pipe, case, how)
+        frames = record.pop("frames")
+        out.append((mode, {"index": case.index, "prompt": case.prompt, **record}, frames, time.perf_counter() - t0))
+    return out
 
 
 def summarize(rows: dict[str, list[dict]], long: dict | None) -> dict:

@@ -71,14 +71,13 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
     return round((mid - half) / (1 + z * z / n), 4), round((mid + half) / (1 + z * z / n), 4)
 
 
-def consistency(an: Analysis, color: str) -> dict:
+def consistency(an: Analysis, verdict: dict) -> dict:
     """Per clip: the share of frames whose object count is the clip's usual one, the share of frames where the
-    prompted color is seen as exactly one object, and the background flicker (L* units per frame step)."""
+    prompted color is seen as exactly one object (adherence's own count), and the background flicker (L* units per
+    frame step)."""
     usual = Counter(an.count_per_frame).most_common(1)[0][0]
-    per_frame = [sum(o.track[t] is not None and o.color == color for o in an.objects) for t in range(an.frames)]
     return {"count_stable": round(float(np.mean([c == usual for c in an.count_per_frame])), 4),
-            "color_one_object": round(float(np.mean([c == 1 for c in per_frame])), 4),
-            "flicker": round(float(an.flicker), 3)}  # fmt: skip
+            "color_one_object": verdict["one_object_share"], "flicker": round(float(an.flicker), 3)}  # fmt: skip
 
 
 def run_suite(name: str, model: str | None = None, progress: bool = True, steps: int | None = None
@@ -102,7 +101,7 @@ def run_suite(name: str, model: str | None = None, progress: bool = True, steps:
         an = analyze(frames, FPS)
         verdict = score(c.truth, an)
         rows.append({"index": c.index, "prompt": c.prompt, "truth": c.truth, **verdict})
-        steady.append(consistency(an, c.truth["color"]))
+        steady.append(consistency(an, verdict))
         if c.index < SHEET_CLIPS:
             sheet.append((f"{c.index}: {c.prompt}", frames))
     adherence = summarize(rows)
@@ -116,12 +115,10 @@ def run_suite(name: str, model: str | None = None, progress: bool = True, steps:
     how = modes_suite.How(suite.steps, suite.guidance)
     mode_rows: dict[str, list[dict]] = {m: [] for m in modes_suite.CASES}
     for c in tqdm(cases[: suite.modes], desc="modes", disable=not progress):
-        for mode, done in mode_rows.items():
-            record = modes_suite.CASES[mode](pipe, c, how)
-            frames = record.pop("frames")
+        for mode, record, frames, _ in modes_suite.run_modes(pipe, c, list(mode_rows), how):
             if c.index == 0:
                 sheet.append((f"{mode}: {c.prompt}", frames))
-            done.append({"index": c.index, "prompt": c.prompt, **record})
+            mode_rows[mode].append(record)
     modes = modes_suite.summarize(mode_rows, None)
     for key, r in modes.items():
         if "k" in r:
