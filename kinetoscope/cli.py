@@ -101,6 +101,48 @@ def _run_world(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- kinetoscope curate --------------------------------------------------------------------------------------------
+
+
+def _add_curate(p: argparse.ArgumentParser) -> None:
+    from kinetoscope.data.curate import DEFAULT_FRAMES, DEFAULT_SIZES, CurateOptions
+    from kinetoscope.data.quality import Thresholds
+
+    d, t = CurateOptions(), Thresholds()
+    p.add_argument("in_dir", metavar="IN_DIR", help="folder of footage (any container FFmpeg reads), searched recursively")
+    p.add_argument("-o", "--out", required=True, metavar="DATASET", help="output folder (shards + manifest.jsonl)")
+    p.add_argument("--workers", type=int, default=2, help="processes, one file each at a time (default 2)")
+    p.add_argument("--fps", type=float, default=d.fps, help=f"resample every clip to this rate (default {d.fps:g})")
+    p.add_argument("--sizes", type=size_list, default=DEFAULT_SIZES, metavar="HxW[,HxW]",
+                   help="buckets; each file goes to the one nearest its aspect (default "
+                        + ",".join(f"{h}x{w}" for h, w in DEFAULT_SIZES) + ")")
+    p.add_argument("--frames", type=int_list, default=DEFAULT_FRAMES, metavar="N[,N]",
+                   help="clip lengths, 1 + 4k (default " + ",".join(map(str, DEFAULT_FRAMES)) + ")")
+    p.add_argument("--min-seconds", type=float, default=d.min_seconds, help="drop shots shorter than this (default 1)")
+    p.add_argument("--min-motion", type=float, default=t.min_motion,
+                   help=f"reject clips whose moving part travels less (short sides/s, default {t.min_motion})")
+    p.add_argument("--max-flicker", type=float, default=t.max_flicker,
+                   help=f"reject clips whose brightness jumps more (luma levels/frame, default {t.max_flicker})")
+    p.add_argument("--crf", type=int, default=d.crf, help="H.264 quality of the clips, lower is better (default 18)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _run_curate(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from kinetoscope.data.curate import REPORT, CurateOptions, curate
+    from kinetoscope.data.quality import Thresholds
+
+    options = CurateOptions(fps=a.fps, sizes=a.sizes, frames=a.frames, min_seconds=a.min_seconds, crf=a.crf,
+                            thresholds=replace(Thresholds(), min_motion=a.min_motion, max_flicker=a.max_flicker))
+    s = curate(a.in_dir, a.out, options, workers=a.workers, progress=not a.quiet)
+    rejected = ", ".join(f"{n} {why}" for why, n in s.rejected.items()) or "none"
+    print(f"{s.out_dir}: {s.clips} clips from {s.files} files; skipped {s.skipped} files; rejected clips: {rejected}; "
+          f"this run {s.curated_now} files, {s.footage_s:.1f} s of footage in {s.wall_s:.1f} s "
+          f"({s.throughput:.1f} s/s); report {s.out_dir / REPORT}")
+    return 0
+
+
 # --- kinetoscope train ---------------------------------------------------------------------------------------------
 
 
@@ -284,6 +326,8 @@ def _run_eval(a: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "world": ("render a procedural world data set (MP4 shards + manifest.jsonl); resumes if cut off",
               _add_world, _run_world),
+    "curate": ("turn a folder of real footage into training shards (cuts, filters, buckets, captions); resumes",
+               _add_curate, _run_curate),
     "generate": ("generate a video (or an image) from a prompt with the bundled model", _add_generate, _run_generate),
     "export": ("write a fp16 bundle (dit/ + vae/) from training runs, as shipped in kinetoscope/weights",
                _add_export, _run_export),

@@ -90,6 +90,44 @@ def iter_frames(
     return _frames(Path(path), info, *_clamp(info, start, stop, stride))
 
 
+def iter_timed_frames(
+    path: str | os.PathLike, *, size: tuple[int, int] | None = None, fmt: str = "rgb24"
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (seconds, frame) for every decoded frame, scaled by FFmpeg to ``size`` = (width, height) if given.
+
+    Strict, for curation: a frame the decoder reports damaged, or data that ends well before the header's duration,
+    is a MediaError; a player would conceal the damage, a training set must not learn it. Timestamps come from the
+    stream, so variable-rate footage keeps its timing.
+    """
+    path = _existing(path)
+    info = probe(path)
+    width, height = size or (info.width, info.height)
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)  # FFmpeg reports damage only through its log; capture it
+    n, last = 0, 0.0
+    try:
+        with av.logging.Capture(local=False) as logs, _open_av(path) as (container, stream):
+            opened = len(logs)  # opening decodes a few packets to probe them; what it logs there is not the frames'
+            try:
+                for frame in container.decode(stream):
+                    if len(logs) > opened:
+                        raise MediaError(path, f"corrupt: the decoder reported damage near frame {n} "
+                                               f"({_first_line(logs[opened][2])})")  # fmt: skip
+                    last = frame.time if frame.time is not None else n / (info.fps or 25.0)
+                    yield last, frame.to_ndarray(format=fmt, width=width, height=height)
+                    n += 1
+            except av.FFmpegError as e:
+                raise MediaError(path, f"truncated or corrupt: decoded {n} frames then failed: {e.strerror}") from None
+            if len(logs) > opened:
+                raise MediaError(path, f"corrupt: the decoder reported damage at the end "
+                                       f"({_first_line(logs[opened][2])})")  # fmt: skip
+    finally:
+        av.logging.set_level(previous)
+    end = last + (1 / info.fps if info.fps else 0.0)
+    if n == 0 or (info.duration > 0 and end < 0.9 * info.duration - 0.5):
+        raise MediaError(path, f"truncated: the frames end at {end:.2f} s, the header promises {info.duration:.2f} s")
+
+
 def read_video(
     path: str | os.PathLike, *, start: int = 0, stop: int | None = None, stride: int = 1, max_bytes: int = 2 * 2**30
 ) -> np.ndarray:
@@ -193,6 +231,10 @@ def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
         raise ValueError(f"x must be (3, T, H, W), got {tuple(x.shape)}")
     x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(1, 2, 3, 0).cpu().numpy()  # (C, T, H, W) -> (T, H, W, C)
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "no message"
 
 
 def _existing(path: str | os.PathLike) -> Path:

@@ -60,12 +60,16 @@ def test_impossible_world_is_one_line_on_stderr(tmp_path, flags, message):
         (["world", "--clips", "0"], "clips must be a whole number >= 1"),
         (["world", "--clips", "many"], "world: argument --clips: invalid int value: 'many'"),
         (["world"], "the following arguments are required: -o/--out, --clips"),
+        (["curate", "/no/such/folder"], "/no/such/folder: no such folder"),
+        (["curate", ".", "--frames", "10"], "clip length 10 is not 1 + 4k"),
+        (["curate", ".", "--sizes", "100x64"], "height 100 is not a multiple of 16"),
+        (["curate", ".", "--fps", "500"], "fps 500.0 is outside 1..120"),
         (["paint"], "invalid choice: 'paint'"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(tmp_path, capsys, argv, message):
-    if argv[:1] == ["world"] and len(argv) > 1:
+    if argv[:1] in (["world"], ["curate"]) and len(argv) > 1:
         argv = [*argv, "-o", str(tmp_path / "ds")]
     assert main(argv) == 2
     out, err = capsys.readouterr()

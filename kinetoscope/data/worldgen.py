@@ -16,24 +16,18 @@ rerun, with exactly N clips and no duplicates.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import fcntl
 import importlib.util
-import json
 import multiprocessing as mp
 import os
-import signal
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from kinetoscope.data.folder import claim, exclusive, init_pool_worker, sweep_temps, write_meta
 from kinetoscope.data.shards import MANIFEST, ClipRecord, atomic_open, atomic_write_text, parse_record, record_line
 from kinetoscope.errors import DataError, KinetoscopeError, SizeError
 from kinetoscope.sizes import check_size
@@ -41,7 +35,6 @@ from kinetoscope.world import render
 from kinetoscope.world.clip import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZES, FAMILIES, sample_spec
 
 FORMAT = 1
-META = "dataset.json"
 START_METHOD = "fork"  # measured: see write_world_dataset's docstring
 
 
@@ -95,8 +88,8 @@ def write_world_dataset(
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
-        _claim(out, job_args)
+    with exclusive(out):
+        claim(out, "world", job_args, FORMAT)
         clip_dir = out / "clips"
         clip_dir.mkdir(exist_ok=True)
         todo = _sweep(out, clip_dir, clips)
@@ -109,22 +102,8 @@ def write_world_dataset(
                 "last_run": {"rendered": summary.rendered, "skipped": summary.skipped, "wall_s": round(wall, 3),
                              "clips_per_s": round(summary.clips_per_s, 3), "workers": workers,
                              "start_method": start_method}}  # fmt: skip
-        atomic_write_text(out / META, json.dumps(meta, indent=1) + "\n", fsync=True)
+        write_meta(out, meta)
     return summary
-
-
-@contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
-    """Hold a lock on the folder itself, so two runs never write one data set; the kernel drops it if we die."""
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DataError(f"{out}: another process is writing this data set") from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def available_families() -> tuple[str, ...]:
@@ -169,35 +148,9 @@ def _checked_args(clips, seed, families, sizes, frames, fps, crf, workers) -> di
             "frames": list(frames), "fps": list(fps), "crf": crf}  # fmt: skip
 
 
-def _claim(out: Path, args: dict) -> None:
-    """Make ``out`` ours: a new or empty folder gets dataset.json; an existing data set must have the same args."""
-    meta_path = out / META
-    if meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-            old = meta["args"] if meta.get("kind") == "world" else None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise DataError(f"{meta_path}: unreadable; is {out} a world data set?") from None
-        if old is None:
-            raise DataError(f"{out} holds a {meta.get('kind')!r} data set, not a world data set")
-        if old != args:
-            diff = "; ".join(f"{k} {old.get(k)} there, {args.get(k)} asked" for k in sorted(set(old) | set(args))
-                             if old.get(k) != args.get(k))  # fmt: skip
-            raise DataError(f"{out} was written with other arguments ({diff}); rerun with the same ones to resume, "
-                            f"or write to a new folder")  # fmt: skip
-        return
-    if any(not p.name.startswith(".") for p in out.iterdir()):
-        raise DataError(f"{out} is not empty and holds no {META}; refusing to write a world data set into it")
-    meta = {"kind": "world", "format": FORMAT, "args": args, "complete": False}
-    atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n", fsync=True)
-
-
 def _sweep(out: Path, clip_dir: Path, clips: int) -> list[int]:
     """Delete temp files and half-made clips a killed run left; return the indices still to render."""
-    for folder in (out, clip_dir):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(".") and ".tmp" in entry.name and entry.is_file():  # ours and media's
-                os.unlink(entry.path)
+    sweep_temps([out, clip_dir])
     sizes = {e.name: e.stat().st_size for e in os.scandir(clip_dir)}
     todo = []
     for i in range(clips):
@@ -245,20 +198,7 @@ def _init_worker(job: _Job, in_pool: bool, parent: int | None = None) -> None:
     global _JOB
     _JOB = job
     if in_pool:
-        _die_with_parent(parent)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the pool
-        if "torch" in sys.modules:  # media imports torch; one thread a worker, the workers are the parallelism
-            sys.modules["torch"].set_num_threads(1)
-
-
-def _die_with_parent(parent: int | None) -> None:
-    """Ask Linux to SIGKILL this worker when its parent dies, so a killed run leaves no orphan writing clips."""
-    if not sys.platform.startswith("linux"):
-        return
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
+        init_pool_worker(parent)
 
 
 def _render_one(i: int) -> int:
