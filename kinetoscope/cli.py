@@ -143,6 +143,30 @@ def _run_curate(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- kinetoscope serve ---------------------------------------------------------------------------------------------
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--db", default="jobs.sqlite", help="job store; videos go in a folder beside it (default jobs.sqlite)")
+    p.add_argument("--workers", type=int, default=1, help="generation processes (default 1)")
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: $KINETOSCOPE_API_KEY, or none)")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
+    p.add_argument("--max-queue", type=int, default=100, help="unfinished jobs accepted before 429 (default 100)")
+    p.add_argument("--max-seconds", type=float, default=20.0, help="longest video a request may ask for (default 20)")
+
+
+def _run_serve(a: argparse.Namespace) -> int:
+    from kinetoscope.serve.jobs import Limits
+    from kinetoscope.serve.server import API_KEY_ENV, ServeConfig, serve
+
+    key = a.api_key or os.environ.get(API_KEY_ENV) or None
+    serve(ServeConfig(a.host, a.port, Path(a.db), a.workers, key, a.model,
+                      Limits(max_seconds=a.max_seconds, max_queue=a.max_queue)))  # fmt: skip
+    return 0
+
+
 # --- kinetoscope train ---------------------------------------------------------------------------------------------
 
 
@@ -328,6 +352,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
               _add_world, _run_world),
     "curate": ("turn a folder of real footage into training shards (cuts, filters, buckets, captions); resumes",
                _add_curate, _run_curate),
+    "serve": ("serve the OpenAI-shaped Videos API and a web page; jobs survive restarts", _add_serve, _run_serve),
     "generate": ("generate a video (or an image) from a prompt with the bundled model", _add_generate, _run_generate),
     "export": ("write a fp16 bundle (dit/ + vae/) from training runs, as shipped in kinetoscope/weights",
                _add_export, _run_export),

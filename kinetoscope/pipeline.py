@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -171,6 +171,7 @@ class Pipeline:
         self.config = dit_config
         self.text = text or TextEncoder()
         self.stream = StreamConfig(bf16=True)
+        self.on_step: Callable[[], None] | None = None  # called after every sampling step (the server's progress)
 
     def latent_shape(self, height: int, width: int, frames: int) -> tuple[int, int, int, int]:
         """(C, T', H', W') of the latent for a clip of this size."""
@@ -229,7 +230,12 @@ class Pipeline:
 
         velocity = given_frames(classifier_free(batched, req.guidance), given)
         bar = tqdm(total=steps, desc="sampling", disable=not progress, leave=False)
-        z = SAMPLERS[req.sampler](velocity, x, ts, lambda i, _: bar.update(1))
+        def step(i: int, _: Tensor) -> None:
+            bar.update(1)
+            if self.on_step:
+                self.on_step()
+
+        z = SAMPLERS[req.sampler](velocity, x, ts, step)
         bar.close()
         return z
 

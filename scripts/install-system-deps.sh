@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System packages the project needs; idempotent (installs only what is missing). Run as root or with sudo.
 set -euo pipefail
-pkgs=(fonts-noto-color-emoji opencv-doc)  # the emoji font for the world; opencv-doc's sample videos for curation
+# the emoji font for the world; opencv-doc's sample videos for curation; chromium for the web page test (Playwright
+# drives it; its own browser download does not work offline)
+pkgs=(fonts-noto-color-emoji opencv-doc chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

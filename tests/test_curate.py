@@ -119,7 +119,7 @@ def test_kill_9_then_rerun_gives_each_clip_once(footage, tmp_path):
     p.wait()
     assert not (killed / "manifest.jsonl").exists()
     r = _cli_curate(footage, killed)
-    out, err = r.communicate(timeout=300)
+    _, err = r.communicate(timeout=300)
     assert r.returncode == 0, err
     records = read_manifest(killed)
     paths = [rec.path for rec in records]

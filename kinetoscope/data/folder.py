@@ -82,13 +82,13 @@ def sweep_temps(folders: Iterable[Path]) -> None:
 def init_pool_worker(parent: int | None) -> None:
     """Set up a pool worker: die with the parent, leave Ctrl-C to it, and run torch on one thread (the workers are
     the parallelism)."""
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which stops the pool
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
 
 
-def _die_with_parent(parent: int | None) -> None:
+def die_with_parent(parent: int | None) -> None:
     """Ask Linux to SIGKILL this worker when its parent dies, so a killed run leaves no orphan writing files."""
     if not sys.platform.startswith("linux"):
         return
