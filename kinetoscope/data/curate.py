@@ -45,7 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kinetoscope.data.captions import SIDECAR_SUFFIXES, CaptionBook
-from kinetoscope.data.folder import claim, exclusive, init_pool_worker, sweep_temps, write_meta
+from kinetoscope.data.folder import init_pool_worker, sweep_temps, write_meta, writing
 from kinetoscope.data.quality import (
     SIG_FRAMES,
     SIG_SIDE,
@@ -137,14 +137,10 @@ def curate(in_dir: str | os.PathLike, out_dir: str | os.PathLike, options: Curat
     args = options.checked()
     if workers < 1:
         raise KinetoscopeError(f"workers must be >= 1, got {workers}")
-    src, out = Path(in_dir), Path(out_dir)
+    src = Path(in_dir)
     if not src.is_dir():
         raise DataError(f"{src}: no such folder")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with exclusive(out):
-        claim(out, "curated", args, FORMAT)
+    with writing(out_dir, "curated", args, FORMAT) as out:
         clip_root = out / "clips"
         clip_root.mkdir(exist_ok=True)
         book = CaptionBook.load(src)

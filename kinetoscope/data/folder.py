@@ -2,8 +2,8 @@
 
 Every writer of a data set (``kinetoscope world``, ``kinetoscope curate``) follows the same contract:
 
-    with exclusive(out):                  # one writer per folder; the kernel drops the lock if we die
-        claim(out, kind, args)            # dataset.json first: a rerun with other arguments is refused
+    with writing(out, kind, args, fmt):   # one writer per folder (the kernel drops the lock if we die), and
+                                          # dataset.json first: a rerun with other arguments is refused
         sweep_temps([out, ...])           # temp files a killed run left behind
         ... make the missing units, each published by an atomic rename ...
         ... write the manifest and the report last ...
@@ -28,6 +28,18 @@ from kinetoscope.data.shards import atomic_write_text
 from kinetoscope.errors import DataError
 
 META = "dataset.json"
+
+
+@contextmanager
+def writing(out: str | os.PathLike, kind: str, args: dict, fmt: int) -> Iterator[Path]:
+    """The data set folder ``out``, created if needed, locked and claimed for a ``kind`` run with ``args``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out):
+        claim(out, kind, args, fmt)
+        yield out
 
 
 @contextmanager

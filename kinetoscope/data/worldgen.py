@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kinetoscope.data.folder import claim, exclusive, init_pool_worker, sweep_temps, write_meta
+from kinetoscope.data.folder import init_pool_worker, sweep_temps, write_meta, writing
 from kinetoscope.data.shards import MANIFEST, ClipRecord, atomic_open, atomic_write_text, parse_record, record_line
 from kinetoscope.errors import DataError, KinetoscopeError, SizeError
 from kinetoscope.sizes import check_size
@@ -84,12 +84,7 @@ def write_world_dataset(
     """
     t0 = time.perf_counter()
     job_args = _checked_args(clips, seed, families, sizes, frames, fps, crf, workers)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with exclusive(out):
-        claim(out, "world", job_args, FORMAT)
+    with writing(out_dir, "world", job_args, FORMAT) as out:
         clip_dir = out / "clips"
         clip_dir.mkdir(exist_ok=True)
         todo = _sweep(out, clip_dir, clips)
