@@ -167,6 +167,44 @@ def _run_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- kinetoscope drama ---------------------------------------------------------------------------------------------
+
+
+def _add_drama(p: argparse.ArgumentParser) -> None:
+    p.add_argument("storyboard", metavar="STORYBOARD.yaml", help="the episode: cast, shots, dialogue, branches")
+    p.add_argument("-o", "--out", default="episode.mp4", help="the episode (default episode.mp4); .srt, .otio, "
+                                                              ".jpg and the project folder go beside it")
+    p.add_argument("--steps", type=int, default=20, help="sampling steps per shot (default 20)")
+    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance (default 4)")
+    p.add_argument("--upscale", type=int, default=4, help="write the episode this many times the model's size "
+                                                          "(default 4: 256x448 for 9:16)")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
+    p.add_argument("--check", action="store_true", help="only check the storyboard")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _run_drama(a: argparse.Namespace) -> int:
+    from kinetoscope.studio.storyboard import load_storyboard
+
+    board = load_storyboard(a.storyboard)  # every mistake, before anything is generated
+    if a.check:
+        print(f"{a.storyboard}: {len(board.shots)} shots, {len(board.cast)} characters, main line "
+              f"{len(board.main_line())} shots; no problems")  # fmt: skip
+        return 0
+    if not 1 <= a.upscale <= 8:
+        raise KinetoscopeError(f"--upscale {a.upscale} is outside 1..8")
+    from kinetoscope.studio.drama import DramaOptions, render_drama
+
+    e = render_drama(board, a.out, DramaOptions(a.steps, a.guidance, a.model, a.upscale, not a.quiet))
+    r = e.report
+    looks = ", ".join(f"{n} {c['matching']}/{c['shots']}" for n, c in r["consistency"].items())
+    print(f"{e.video}: {r['size'][0]}x{r['size'][1]}, {r['seconds']} s, {len(r['main_line'])} shots "
+          f"({r['reused_shots']} reused), {r['cues']} subtitles, in {r['wall_s']} s; characters matching their look: "
+          f"{looks}; also {e.srt.name}, {e.timeline.name}, {e.cover.name}"
+          + (f", {e.interactive.name}/" if e.interactive else ""))
+    return 0
+
+
 # --- kinetoscope train ---------------------------------------------------------------------------------------------
 
 
@@ -353,6 +391,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "curate": ("turn a folder of real footage into training shards (cuts, filters, buckets, captions); resumes",
                _add_curate, _run_curate),
     "serve": ("serve the OpenAI-shaped Videos API and a web page; jobs survive restarts", _add_serve, _run_serve),
+    "drama": ("a storyboard in, a vertical episode out: shots, voices, subtitles, timeline, interactive branches",
+              _add_drama, _run_drama),
     "generate": ("generate a video (or an image) from a prompt with the bundled model", _add_generate, _run_generate),
     "export": ("write a fp16 bundle (dit/ + vae/) from training runs, as shipped in kinetoscope/weights",
                _add_export, _run_export),

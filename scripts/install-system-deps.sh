@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System packages the project needs; idempotent (installs only what is missing). Run as root or with sudo.
 set -euo pipefail
-# the emoji font for the world; opencv-doc's sample videos for curation; chromium for the web page test (Playwright
-# drives it; its own browser download does not work offline)
-pkgs=(fonts-noto-color-emoji opencv-doc chromium)
+# the emoji font for the world; opencv-doc's sample videos for curation; chromium for the web page tests (Playwright
+# drives it; its own browser download does not work offline); the drama studio's voices (espeak-ng) and its subtitle
+# font that covers Chinese (fonts-noto-cjk)
+pkgs=(fonts-noto-color-emoji opencv-doc chromium espeak-ng fonts-noto-cjk)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
