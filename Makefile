@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test clean
 
-$(STAMP): pyproject.toml constraints.txt scripts/install-system-deps.sh
+$(STAMP): pyproject.toml constraints.txt scripts/install-system-deps.sh scripts/install-web-deps.sh tests/engine/package-lock.json
 	bash scripts/install-system-deps.sh
+	bash scripts/install-web-deps.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'

@@ -1,6 +1,6 @@
 """The drama studio's bars on the example storyboard: render it on this machine and measure the episode.
 
-    python benchmarks/drama.py [--story examples/drama/rain_check.yaml] [--steps 20] [-o benchmarks/results/drama.json]
+    python benchmarks/drama.py [--story examples/drama/rain_check.yaml] [--steps 20] [--quick] [-o benchmarks/results/drama.json]
 
 Renders from scratch (a fresh output folder), then reads the episode back: its streams and size (probe), every
 subtitle against where the speech actually is in the decoded AAC track, and each character's color signature across
@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--story", default="examples/drama/rain_check.yaml")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="examples/drama/minimal.yaml at 2 steps: checks the script runs")
     ap.add_argument("-o", "--out", default="benchmarks/results/drama.json")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.story, a.steps = "examples/drama/minimal.yaml", 2
     with tempfile.TemporaryDirectory(prefix="kinetoscope-drama-") as tmp:
         res = {"machine": machine(), **measure(Path(a.story), a.steps, Path(tmp))}
     return write_result(res, a.out, table(res))

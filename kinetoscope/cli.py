@@ -186,7 +186,7 @@ def _add_drama(p: argparse.ArgumentParser) -> None:
 def _run_drama(a: argparse.Namespace) -> int:
     from kinetoscope.studio.storyboard import load_storyboard
 
-    board = load_storyboard(a.storyboard)  # every mistake, before anything is generated
+    board = load_storyboard(a.storyboard, getattr(a, "default_aspect", "9:16"))  # every mistake, before generating
     if a.check:
         print(f"{a.storyboard}: {len(board.shots)} shots, {len(board.cast)} characters, main line "
               f"{len(board.main_line())} shots; no problems")  # fmt: skip
@@ -203,6 +203,59 @@ def _run_drama(a: argparse.Namespace) -> int:
           f"{looks}; also {e.srt.name}, {e.timeline.name}, {e.cover.name}"
           + (f", {e.interactive.name}/" if e.interactive else ""))
     return 0
+
+
+# --- kinetoscope sprites / character / cutscene -------------------------------------------------------------------
+
+
+def _add_sprites(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", help='a character ("a red knight") or an effect ("a spinning gold coin", "an explosion")')
+    p.add_argument("-o", "--out", default="sprites.png", help="the atlas; .json (Aseprite hash), .tres (Godot) and "
+                                                              "previews go beside it")
+    p.add_argument("--size", type=int, default=64, help="frame size in pixels, square (default 64)")
+    p.add_argument("--frames", type=int, default=8, help="frames per loop, a multiple of 4 (default 8)")
+    p.add_argument("--actions", type=name_list, default=("idle", "walk", "jump", "attack"),
+                   help="for a character: some of idle, walk, run, jump, attack (default idle,walk,jump,attack)")
+    p.add_argument("--fps", type=float, default=12.0, help="playback rate (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same sprite (default 0)")
+    p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
+
+
+def _run_sprites(a: argparse.Namespace) -> int:
+    from kinetoscope.evaluate.analyzer import loop_seam
+    from kinetoscope.studio.sprites import SpriteOptions, make_sprites
+
+    s = make_sprites(a.prompt, a.out, SpriteOptions(a.size, a.frames, tuple(a.actions), a.fps, a.seed, a.steps,
+                                                    model=a.model))  # fmt: skip
+    seams = ", ".join(f"{n} {loop_seam(c):.2f}" for n, c in s.rgb.items())
+    print(f"{s.paths['png']}: {s.kind}, {len(s.animations)} animation(s) x {len(s.animations[0].frames)} frames "
+          f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams}; also "
+          f"{s.paths['json'].name}, {s.paths['tres'].name} and GIF/WebP/APNG previews")  # fmt: skip
+    return 0
+
+
+def _add_character(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prompt", help='what the character looks like, e.g. "a green robot"')
+    p.add_argument("-o", "--out", default="character.png", help="the design sheet (a .json of seeds goes beside it)")
+    p.add_argument("--variants", type=int, default=8, help="how many looks (default 8)")
+    p.add_argument("--size", type=int, default=64, help="each look's size in pixels (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
+    p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
+
+
+def _run_character(a: argparse.Namespace) -> int:
+    from kinetoscope.studio.sprites import character_sheet
+
+    out = character_sheet(a.prompt, a.out, a.variants, a.size, a.seed, a.steps, a.model)
+    print(f"{out}: {a.variants} looks, seeds {a.seed}..{a.seed + a.variants - 1} (labeled; reuse one with --seed)")
+    return 0
+
+
+def _run_cutscene(a: argparse.Namespace) -> int:
+    a.default_aspect = "16:9"  # a game's screen; the rest is the drama studio, unchanged
+    return _run_drama(a)
 
 
 # --- kinetoscope train ---------------------------------------------------------------------------------------------
@@ -393,6 +446,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "serve": ("serve the OpenAI-shaped Videos API and a web page; jobs survive restarts", _add_serve, _run_serve),
     "drama": ("a storyboard in, a vertical episode out: shots, voices, subtitles, timeline, interactive branches",
               _add_drama, _run_drama),
+    "sprites": ("looping sprite animations of one character (or an effect) as an engine-ready sheet",
+                _add_sprites, _run_sprites),
+    "character": ("a design sheet: many looks of one character, each labeled with its seed", _add_character,
+                  _run_character),
+    "cutscene": ("a game cutscene from a storyboard: the drama studio with a 16:9 default", _add_drama,
+                 _run_cutscene),
     "generate": ("generate a video (or an image) from a prompt with the bundled model", _add_generate, _run_generate),
     "export": ("write a fp16 bundle (dit/ + vae/) from training runs, as shipped in kinetoscope/weights",
                _add_export, _run_export),

@@ -167,8 +167,9 @@ def read_yaml(path: Path) -> Any:
         raise StoryboardError([f"{path}:1: not valid YAML: {e}"]) from None
 
 
-def load_storyboard(path: str | Path) -> Storyboard:
-    """Read and check a storyboard (and its series file); StoryboardError lists every mistake."""
+def load_storyboard(path: str | Path, default_aspect: str = "9:16") -> Storyboard:
+    """Read and check a storyboard (and its series file); StoryboardError lists every mistake. ``default_aspect``
+    applies when the file names none (9:16 for dramas, 16:9 for game cutscenes)."""
     path = Path(path)
     doc = read_yaml(path)
     check = _Check(path)
@@ -190,7 +191,7 @@ def load_storyboard(path: str | Path) -> Storyboard:
     if not cast:
         check.add(doc, None, "cast", "no characters (give a cast, or a series file with one)")
     title = doc.get("title", path.stem)
-    aspect = str(doc.get("aspect", "9:16"))
+    aspect = str(doc.get("aspect", default_aspect))
     try:
         parse_aspect(aspect)
     except KinetoscopeError as e:

@@ -1,0 +1,115 @@
+"""The game-content bars: loop seams, one character across actions, and the matte against known masks.
+
+    python benchmarks/sprites.py [--sheets 8] [--steps 20] [--quick] [-o benchmarks/results/sprites.json]
+
+- Loops: every looping animation of ``--sheets`` character sheets (4 actions each) and of the looping effects,
+  cut out and shown over gray as a game would; a loop passes when the analyzer's loop seam (last -> first frame
+  difference over the median frame step) is <= 1.5.
+- One character: a sheet passes when the analyzer names the same dominant color for the largest object in all of
+  its actions (cut out, over gray).
+- Matte: transparent world sprites (true mask known: the renderer's flat key), cut out raw, after H.264 (how
+  shards store clips) and after the bundled VAE's round trip (how blurry generated sprites are); the share of pixels
+  whose alpha is right (0 on background, 255 on sprite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import machine, write_result
+
+from kinetoscope.evaluate.analyzer import analyze, loop_seam
+from kinetoscope.media import read_video, write_video
+from kinetoscope.pipeline import Pipeline
+from kinetoscope.studio.matte import key_color, matte
+from kinetoscope.studio.sprites import SpriteOptions, make_sprites
+from kinetoscope.world import render, sample_spec
+
+CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
+              "a yellow slime", "a white robot", "a pink cat", "a cyan wizard")  # fmt: skip
+EFFECTS = ("a spinning gold coin", "a blue gem sparkles", "an explosion")
+SEAM = 1.5
+
+
+def sheets(pipe: Pipeline, n: int, steps: int, folder: Path) -> tuple[list[dict], list[dict]]:
+    rows, loops = [], []
+    for k, prompt in enumerate((*CHARACTERS[:n], *EFFECTS)):
+        t0 = time.perf_counter()
+        s = make_sprites(prompt, folder / f"sheet{k}.png", SpriteOptions(steps=steps, seed=k), pipe)
+        colors = {}
+        for anim in s.animations:
+            name, clip = anim.name, on_gray(anim.frames)  # the sprite as a game shows it: the key is gone
+            objects = analyze(clip, 12).objects
+            colors[name] = objects[0].color if objects else None
+            if anim.loop:
+                seam = loop_seam(clip)
+                loops.append({"prompt": prompt, "animation": name, "seam": round(seam, 3), "ok": seam <= SEAM})
+        same = len(set(colors.values())) == 1 and None not in colors.values()
+        rows.append({"prompt": prompt, "kind": s.kind, "colors": colors, "same_color": same,
+                     "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
+    return rows, loops
+
+
+def on_gray(rgba: np.ndarray) -> np.ndarray:
+    """RGBA frames composited over mid gray (a color the analyzer never names), (T, H, W, 3) uint8."""
+    a = rgba[..., 3:].astype(np.float32) / 255
+    return (rgba[..., :3] * a + 128 * (1 - a)).round().astype(np.uint8)
+
+
+def mattes(pipe: Pipeline, n: int, folder: Path) -> dict:
+    out = {"raw": [], "h264": [], "vae": []}
+    i = 0
+    while len(out["raw"]) < n:
+        clip = render(sample_spec(i, 0, ("sprites",), ((64, 64),), (17,), (12,)))
+        i += 1
+        if clip.script.get("setting") != "transparent":
+            continue
+        frames = clip.frames
+        true = np.any(frames != key_color(frames), axis=-1)
+        versions = {"raw": frames, "h264": read_video(write_video(folder / "s.mp4", frames, 12, crf=18)),
+                    "vae": pipe.decode(pipe.encode(frames))}  # fmt: skip
+        for name, f in versions.items():
+            alpha = matte(f)[..., 3]
+            out[name].append(float(np.where(true, alpha == 255, alpha == 0).mean()))
+    return {k: {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4),
+                "share_at_least_95": round(float(np.mean(np.array(v) >= 0.95)), 3), "clips": len(v)}
+            for k, v in out.items()}  # fmt: skip
+
+
+def table(res: dict) -> str:
+    loops, rows = res["loops"], [r for r in res["sheets"] if r["kind"] == "character"]
+    ok = sum(x["ok"] for x in loops)
+    same = sum(r["same_color"] for r in rows)
+    lines = [f"loops with seam <= {SEAM}: {ok}/{len(loops)} ({ok / len(loops):.0%})",
+             f"character sheets whose actions share one dominant color: {same}/{len(rows)} ({same / len(rows):.0%})",
+             "", "matte vs true mask | mean pixels right | worst clip | clips >= 95%",
+             "---|---|---|---"]  # fmt: skip
+    lines += [f"{k} | {v['mean']:.2%} | {v['min']:.2%} | {v['share_at_least_95']:.0%}" for k, v in res["matte"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sheets", type=int, default=8, help=f"character sheets (at most {len(CHARACTERS)})")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--mattes", type=int, default=50, help="world sprites for the matte measure")
+    ap.add_argument("--quick", action="store_true", help="one sheet, two steps, five mattes: checks the script runs")
+    ap.add_argument("-o", "--out", default="benchmarks/results/sprites.json")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.sheets, a.steps, a.mattes = 1, 2, 5
+    pipe = Pipeline()
+    with tempfile.TemporaryDirectory(prefix="kinetoscope-sprites-") as tmp:
+        rows, loops = sheets(pipe, min(a.sheets, len(CHARACTERS)), a.steps, Path(tmp))
+        res = {"machine": machine(), "steps": a.steps, "sheets": rows, "loops": loops,
+               "matte": mattes(pipe, a.mattes, Path(tmp))}  # fmt: skip
+    return write_result(res, a.out, table(res))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

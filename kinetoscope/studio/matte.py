@@ -1,0 +1,63 @@
+"""Cut a sprite out of its flat key background: alpha from the distance to the key color, then despill.
+
+Sprites are generated "on a transparent background", which the model (like the world it learned from) draws as a
+flat key color: green, magenta or blue, whichever is farthest from the sprite's colors. The key is read from a ring
+just inside the frame's border. A pixel more than CUT Lab units from the key is sprite (hard alpha, as pixel art
+wants; ``soft=True`` ramps from NEAR to FAR instead), and the key's share is taken back out of every edge pixel by
+its soft coverage (unmixing), so edges do not glow green. Measured against world sprites whose true mask is known
+(benchmarks/sprites.py): CUT was chosen there, on clips through the VAE.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kinetoscope.evaluate.colors import rgb_to_lab
+
+CUT = 32.0  # Lab distance from the key past which a pixel is sprite (hard alpha: pixel art has no soft edges)
+NEAR, FAR = 18.0, 45.0  # soft alpha: below NEAR fully transparent, above FAR fully opaque
+
+
+def key_color(frames: np.ndarray, inset: int = 2, ring: int = 4) -> np.ndarray:
+    """The background key: the median color of a ring ``ring`` pixels wide, ``inset`` pixels in from the frames'
+    edges (a decoder's outermost pixels are the least faithful), (3,) uint8."""
+    h, w = frames.shape[1:3]
+    a, b = min(inset, h // 4), min(inset + ring, h // 3)
+    c, d = min(inset, w // 4), min(inset + ring, w // 3)
+    parts = [frames[:, a:b, c : w - c], frames[:, h - b : h - a, c : w - c], frames[:, b : h - b, c:d],
+             frames[:, b : h - b, w - d : w - c]]  # fmt: skip
+    return np.median(np.concatenate([p.reshape(-1, 3) for p in parts]), axis=0).round().astype(np.uint8)
+
+
+def key_distance(frames: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """(T, H, W) Lab distance of every pixel from the key color."""
+    key_lab = rgb_to_lab(key[None, None, None].astype(np.uint8))[0, 0, 0]
+    return np.linalg.norm(rgb_to_lab(frames) - key_lab, axis=-1)
+
+
+def matte(frames: np.ndarray, key: np.ndarray | None = None, soft: bool = False) -> np.ndarray:
+    """(T, H, W, 3) uint8 on a key color -> (T, H, W, 4) uint8 RGBA with the key cut out and despilled.
+
+    Alpha is hard (0 or 255 at CUT) unless ``soft``; either way each kept pixel's color is unmixed from the key by
+    its soft coverage, so an edge pixel that was half key color does not stay greenish."""
+    key = key_color(frames) if key is None else key
+    d = key_distance(frames, key)  # (T, H, W)
+    coverage = np.clip((d - NEAR) / (FAR - NEAR), 0, 1)[..., None]
+    rgb = frames.astype(np.float32)
+    unmixed = (rgb - (1 - coverage) * key.astype(np.float32)) / np.maximum(coverage, 0.25)
+    alpha = coverage[..., 0] if soft else (d > CUT).astype(np.float32)
+    rgb = np.where(alpha[..., None] > 0, despill(np.clip(unmixed, 0, 255), key), 0)
+    return np.concatenate([rgb, alpha[..., None] * 255], axis=-1).round().astype(np.uint8)
+
+
+def despill(rgb: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Classic despill: the key's own channels may not rise above the others (green key: g <= max(r, b); magenta:
+    min(r, b) <= g; blue: b <= max(r, g)), which removes the key's glow from edges without touching other hues."""
+    hot = key.astype(int) > 127  # the key's channels
+    if hot.all() or not hot.any():
+        return rgb
+    cold = rgb[..., ~hot].max(axis=-1, keepdims=True)  # the brightest channel the key does not light
+    excess = np.clip(rgb[..., hot].min(axis=-1, keepdims=True) - cold, 0, None)
+    out = rgb.copy()
+    out[..., hot] -= excess
+    return out

@@ -1,0 +1,171 @@
+"""Game content through the Pipeline: looping sprite animations of one character, effects, and design sheets.
+
+A character sheet: one **reference** still ("a sprite of <prompt> standing idle, ... on a transparent background"),
+then each action as a **seamless loop conditioned on that reference** (the pipeline's loop mode with the reference
+as frame 0), so the character does not change between actions. Every frame is cut out of the key background
+(studio/matte.py) with the key read from the reference, and the sheet is written for engines (studio/sheets.py).
+An **effect** prompt (a coin, a gem, fire, an explosion) makes one animation: a loop, or a one-shot for things that
+happen once (explosions, bursts).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from kinetoscope.errors import KinetoscopeError
+from kinetoscope.pipeline import Inputs, Pipeline, Request
+from kinetoscope.sizes import SPATIAL_MULTIPLE
+from kinetoscope.studio.matte import CUT, key_color, key_distance, matte
+from kinetoscope.studio.sheets import Animation, write_sheet
+
+ACTIONS = {"idle": "idling in place", "walk": "walking in place", "run": "running in place", "jump": "hopping",
+           "attack": "attacking"}  # fmt: skip
+EFFECTS = {"coin": "spin", "gem": "sparkle", "sparkle": "sparkle", "fire": "burn", "flame": "burn",
+           "torch": "burn", "explosion": "explode", "blast": "explode", "burst": "explode"}  # fmt: skip
+ONE_SHOT = ("explode",)  # effects that play once
+REFERENCE_TRIES = 4  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
+
+
+@dataclass(frozen=True)
+class SpriteOptions:
+    size: int = 64
+    frames: int = 8  # frames per loop: a multiple of 4, at least 8
+    actions: tuple[str, ...] = ("idle", "walk", "jump", "attack")
+    fps: float = 12.0
+    seed: int = 0
+    steps: int = 20
+    guidance: float = 4.0
+    model: str | None = None
+
+    def check(self) -> None:
+        if self.size % SPATIAL_MULTIPLE or not 16 <= self.size <= 256:
+            raise KinetoscopeError(f"--size {self.size} must be a multiple of 16 in 16..256")
+        if self.frames % 4 or not 8 <= self.frames <= 64:
+            raise KinetoscopeError(f"--frames {self.frames} must be a multiple of 4 in 8..64 (a loop of 4k frames)")
+        unknown = [a for a in self.actions if a not in ACTIONS]
+        if unknown or not self.actions:
+            raise KinetoscopeError(f"unknown action {unknown[0] if unknown else '(none)'!r}; "
+                                   f"use some of {', '.join(ACTIONS)}")  # fmt: skip
+        if not 1 <= self.fps <= 60:
+            raise KinetoscopeError(f"--fps {self.fps} is outside 1..60")
+
+
+@dataclass
+class SpriteSheet:
+    paths: dict[str, Path]
+    animations: list[Animation]
+    rgb: dict[str, np.ndarray] = field(default_factory=dict)  # each animation before matting (for measures)
+    kind: str = "character"
+
+
+def effect_of(prompt: str) -> str | None:
+    """The effect a prompt asks for ("spin", "sparkle", "burn", "explode"), or None for a character."""
+    words = prompt.lower().replace(",", " ").split()
+    return next((EFFECTS[w.rstrip("s")] for w in words if w.rstrip("s") in EFFECTS), None)
+
+
+def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOptions(),
+                 pipe: Pipeline | None = None) -> SpriteSheet:  # fmt: skip
+    """Generate the sheet for ``prompt`` and write it (atlas, JSON, .tres, previews) at ``out``."""
+    options.check()
+    pipe = pipe or Pipeline(options.model)
+    o = options
+    effect = effect_of(prompt)
+    if effect:
+        req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames + 1, o.fps,
+                      o.seed, o.steps, o.guidance)  # fmt: skip
+        once = effect in ONE_SHOT
+        clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames]
+        clip = clip if once else close_loop(clip)
+        rgb = {effect: clip}
+        animations = [Animation(effect, matte(clip), o.fps, loop=not once)]
+        kind = "effect"
+    else:
+        reference = pick_reference(pipe, prompt, o)
+        key = key_color(reference[None])
+        rgb, animations = {}, []
+        for action in o.actions:
+            req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
+                          o.size, o.size, o.frames + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
+            clip = close_loop(np.stack(list(pipe.run(req, Inputs(image=reference, loop=True), progress=False))))
+            rgb[action] = clip
+            animations.append(Animation(action, matte(clip, key), o.fps, loop=True))
+        kind = "character"
+    paths = write_sheet(Path(out), animations)
+    return SpriteSheet(paths, animations, rgb, kind)
+
+
+def close_loop(frames: np.ndarray) -> np.ndarray:
+    """A circular [1/4, 1/2, 1/4] blend over time: the step from the last frame back to the first becomes an ordinary
+    step (the loop is treated as the circle it is), at the cost of a little motion blur; (T, H, W, 3) uint8."""
+    x = frames.astype(np.float32)
+    return (0.25 * np.roll(x, 1, axis=0) + 0.5 * x + 0.25 * np.roll(x, -1, axis=0)).round().astype(np.uint8)
+
+
+def cutout_score(image: np.ndarray) -> float:
+    """How well a still cuts out: the share of its border ring that is one flat key color, halved when the sprite
+    is missing or fills the frame (under 3% or over 60% of the pixels)."""
+    key = key_color(image[None])
+    d = key_distance(image[None], key)[0]
+    ring = np.ones(d.shape, bool)
+    ring[4:-4, 4:-4] = False
+    flat = float((d[ring] <= CUT).mean())
+    sprite = float((d > CUT).mean())
+    return flat * (1.0 if 0.03 <= sprite <= 0.6 else 0.5)
+
+
+def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = REFERENCE_TRIES) -> np.ndarray:
+    """The character's reference still: the best of ``tries`` seeds by `cutout_score` (the bundled model often
+    mixes two key colors, and a sheet is only as clean as the key behind it)."""
+    best, best_score = None, -1.0
+    for k in range(tries):
+        still = Request(f"a sprite of {prompt} standing idle, facing right, on a transparent background", o.size,
+                        o.size, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance)  # fmt: skip
+        image = pipe.generate(still, progress=False).frames[0]
+        score = cutout_score(image)
+        if score > best_score:
+            best, best_score = image, score
+    return best
+
+
+def character_sheet(prompt: str, out: str | Path, variants: int = 8, size: int = 64, seed: int = 0,
+                    steps: int = 20, model: str | None = None, pipe: Pipeline | None = None) -> Path:  # fmt: skip
+    """A design sheet: ``variants`` looks of one description (seeds seed .. seed + variants - 1), each labeled with
+    its seed so a designer can pick one and pass that seed on; a JSON beside it lists the seeds."""
+    from kinetoscope.studio.subtitles import font
+
+    if not 1 <= variants <= 64:
+        raise KinetoscopeError(f"--variants {variants} is outside 1..64")
+    if size % SPATIAL_MULTIPLE or not 16 <= size <= 256:
+        raise KinetoscopeError(f"--size {size} must be a multiple of 16 in 16..256")
+    pipe = pipe or Pipeline(model)
+    cols = min(4, variants)
+    rows = -(-variants // cols)
+    scale = max(1, 192 // size)
+    cell, label = size * scale, max(14, size * scale // 8)
+    sheet = Image.new("RGB", (cols * cell, rows * (cell + label + 6)), (24, 24, 24))
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(sheet)
+    seeds = [seed + i for i in range(variants)]
+    for i, s in enumerate(seeds):
+        req = Request(f"a sprite of {prompt} standing idle, facing right, on a plain background", size, size, 1, 12.0,
+                      s, steps, 4.0)  # fmt: skip
+        image = Image.fromarray(pipe.generate(req, progress=False).frames[0]).resize((cell, cell), Image.NEAREST)
+        x, y = (i % cols) * cell, (i // cols) * (cell + label + 6)
+        sheet.paste(image, (x, y))
+        draw.text((x + cell / 2, y + cell + 2), f"seed {s}", font=font(label), fill=(230, 230, 230), anchor="ma")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    sheet.save(tmp, "PNG")
+    tmp.replace(out)
+    out.with_suffix(".json").write_text(json.dumps({"prompt": prompt, "size": size, "steps": steps, "variants": [
+        {"seed": s, "cell": {"x": (i % cols) * cell, "y": (i // cols) * (cell + label + 6), "w": cell, "h": cell}}
+        for i, s in enumerate(seeds)]}, indent=1) + "\n")  # fmt: skip
+    return out

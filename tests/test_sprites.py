@@ -1,0 +1,186 @@
+"""Game content: sprite sheets (atlas, Aseprite JSON against a hand-written fixture, Godot .tres, previews), the
+matte against world sprites whose true mask is known, effects, design sheets, cutscenes, and Phaser playing our
+sheet in chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kinetoscope.cli import main
+from kinetoscope.media import read_video, write_video
+from kinetoscope.studio.matte import despill, key_color, matte
+from kinetoscope.studio.sheets import Animation, write_sheet
+from kinetoscope.studio.sprites import SpriteOptions, effect_of
+from kinetoscope.studio.storyboard import load_storyboard
+from kinetoscope.world import render, sample_spec
+
+KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
+REPO = Path(__file__).resolve().parents[1]
+ENGINE = REPO / "tests" / "engine"
+
+
+def _world_sprites(n: int) -> list[np.ndarray]:
+    clips = []
+    for i in range(400):
+        c = render(sample_spec(i, 0, ("sprites",), ((64, 64),), (9,), (12,)))
+        if c.script.get("setting") == "transparent":
+            clips.append(c.frames)
+            if len(clips) == n:
+                return clips
+    raise AssertionError("too few transparent world sprites")
+
+
+def _schema(x):
+    """The shape of a JSON value: keys and value types, recursively (lists by their first item)."""
+    if isinstance(x, dict):
+        return {k: _schema(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_schema(x[0])] if x else []
+    return type(x).__name__
+
+
+@pytest.fixture(scope="module")
+def sheet(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sprites") / "hero.png"
+    r = subprocess.run(KINETOSCOPE + ["sprites", "a red knight", "-o", str(out), "--size", "32", "--steps", "2",
+                                      "--actions", "idle,walk,attack"],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "loop seam" in r.stdout
+    return out
+
+
+def test_the_sheet_is_an_atlas_aseprite_json_godot_tres_and_previews(sheet):
+    atlas = Image.open(sheet)
+    assert atlas.mode == "RGBA" and atlas.size == (8 * 32, 3 * 32)
+    data = json.loads(sheet.with_suffix(".json").read_text())
+    fixture = json.loads((REPO / "tests" / "fixtures" / "aseprite_hash.json").read_text())
+    assert _schema(data["frames"]["0"]) == _schema(fixture["frames"]["0"])
+    assert set(data["meta"]) == set(fixture["meta"]) and _schema(data["meta"]["frameTags"]) == _schema(
+        fixture["meta"]["frameTags"])  # fmt: skip
+    assert list(data["frames"]) == [str(i) for i in range(24)]
+    assert [(t["name"], t["from"], t["to"]) for t in data["meta"]["frameTags"]] == [("idle", 0, 7), ("walk", 8, 15),
+                                                                                    ("attack", 16, 23)]  # fmt: skip
+    assert data["meta"]["size"] == {"w": 256, "h": 96} and data["meta"]["image"] == "hero.png"
+    tres = sheet.with_suffix(".tres").read_text()
+    assert tres.startswith('[gd_resource type="SpriteFrames"') and tres.count('type="AtlasTexture"') == 24
+    assert '&"walk"' in tres and "Rect2(224, 64, 32, 32)" in tres
+    for ext in ("gif", "webp", "apng"):
+        with Image.open(sheet.with_name(f"hero_walk.{ext}")) as im:
+            assert getattr(im, "n_frames", 1) == 8
+
+
+def test_the_matte_matches_the_true_mask_of_world_sprites(tmp_path):
+    """Raw renders cut out exactly; through H.264 (how shards store them) >= 95% of pixels are right."""
+    for frames in _world_sprites(6):
+        key = key_color(frames)
+        true = np.any(frames != key, axis=-1)
+        assert np.array_equal(matte(frames)[..., 3] == 255, true)
+        coded = read_video(write_video(tmp_path / "s.mp4", frames, 12, crf=18))
+        alpha = matte(coded)[..., 3]
+        assert np.where(true, alpha == 255, alpha == 0).mean() >= 0.95
+
+
+def test_despill_takes_the_key_glow_off_edges_only():
+    rgb = np.array([[[10.0, 200, 20], [200, 50, 210], [120, 100, 90]]])
+    assert despill(rgb, np.array([0, 255, 0]))[0, 0].tolist() == [10, 20, 20]  # green glow gone
+    assert despill(rgb, np.array([0, 255, 0]))[0, 2].tolist() == [120, 100, 90]  # other hues untouched
+    assert despill(rgb, np.array([255, 0, 255]))[0, 1].tolist() == [50, 50, 60]
+
+
+def test_write_sheet_round_trips_frames_and_transparency(tmp_path):
+    frames = np.zeros((4, 16, 16, 4), np.uint8)
+    for k in range(4):
+        frames[k, 4:12, 2 + k : 6 + k] = (255, 0, 0, 255)
+    paths = write_sheet(tmp_path / "s.png", [Animation("move", frames, 8, True), Animation("boom", frames, 8, False)])
+    atlas = np.asarray(Image.open(paths["png"]))
+    assert np.array_equal(atlas[16:32, 48:64], frames[3]) and atlas[..., 3].min() == 0
+    assert '"loop": false, "name": &"boom"' in paths["tres"].read_text()
+
+
+@pytest.mark.parametrize("prompt, effect", [("a spinning gold coin", "spin"), ("a blue gem sparkles", "sparkle"),
+                                            ("an explosion", "explode"), ("a red knight", None)])  # fmt: skip
+def test_effects_are_told_from_characters(prompt, effect):
+    assert effect_of(prompt) == effect
+
+
+def test_an_effect_is_one_animation_and_an_explosion_plays_once(tmp_path):
+    out = tmp_path / "boom.png"
+    assert main(["sprites", "an explosion", "-o", str(out), "--size", "32", "--steps", "2"]) == 0
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [t["name"] for t in data["meta"]["frameTags"]] == ["explode"]
+    assert '"loop": false' in out.with_suffix(".tres").read_text()
+
+
+@pytest.mark.parametrize("flags, message", [(["--frames", "6"], "multiple of 4"), (["--size", "50"], "multiple of 16"),
+                                            (["--actions", "dance"], "unknown action 'dance'")])  # fmt: skip
+def test_bad_sprite_requests_are_one_line(tmp_path, capsys, flags, message):
+    assert main(["sprites", "a knight", "-o", str(tmp_path / "x.png"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert SpriteOptions().frames == 8
+
+
+def test_the_character_design_sheet_labels_every_seed(tmp_path):
+    out = tmp_path / "looks.png"
+    assert main(["character", "a green robot", "-o", str(out), "--variants", "6", "--size", "32", "--steps", "2",
+                 "--seed", "40"]) == 0  # fmt: skip
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert [v["seed"] for v in meta["variants"]] == list(range(40, 46))
+    im = np.asarray(Image.open(out))
+    cells = [im[v["cell"]["y"] : v["cell"]["y"] + v["cell"]["h"], v["cell"]["x"] : v["cell"]["x"] + v["cell"]["w"]]
+             for v in meta["variants"]]  # fmt: skip
+    assert len({c.tobytes() for c in cells}) == 6  # six different looks
+
+
+def test_a_cutscene_is_the_drama_studio_at_16_9(tmp_path, capsys):
+    story = tmp_path / "cut.yaml"
+    story.write_text("cast:\n  Hero: {look: a knight in red armor}\nshots:\n  - {setting: blue sky, cast: [Hero]}\n")
+    assert load_storyboard(story, "16:9").aspect == "16:9" and load_storyboard(story).aspect == "9:16"
+    assert main(["cutscene", str(story), "--check"]) == 0
+
+
+@pytest.mark.skipif(not (ENGINE / "node_modules" / "phaser").exists(), reason="run scripts/install-web-deps.sh")
+def test_phaser_plays_our_sheet_unmodified(sheet, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    site = tmp_path / "site"
+    shutil.copytree(ENGINE, site, ignore=shutil.ignore_patterns("package*.json"))
+    for suffix in (".png", ".json"):
+        shutil.copy(sheet.with_suffix(suffix), site / f"sheet{suffix}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    artifacts = REPO / "outputs" / "test-artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_port}/phaser.html?sheet=sheet")
+            page.wait_for_function("window.results !== null", timeout=60_000)
+            results = page.evaluate("window.results")
+            page.screenshot(path=str(artifacts / "phaser_sheet.png"))
+            browser.close()
+    finally:
+        server.shutdown()
+    assert not errors, errors
+    tags = results["tags"]
+    assert set(tags) == {"idle", "walk", "attack"}
+    for tag in tags.values():
+        assert tag["frames"] == 8 and tag["durations"] == [83] * 8
+        assert tag["distinctCanvases"] > 1  # the canvas changes frame to frame
