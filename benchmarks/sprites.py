@@ -27,7 +27,7 @@ from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import read_video, write_video
 from kinetoscope.pipeline import Pipeline
 from kinetoscope.studio.matte import key_color, matte
-from kinetoscope.studio.sprites import SpriteOptions, make_sprites
+from kinetoscope.studio.sprites import SpriteOptions, make_sprites, over_gray
 from kinetoscope.world import render, sample_spec
 
 CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
@@ -43,7 +43,7 @@ def sheets(pipe: Pipeline, n: int, steps: int, folder: Path) -> tuple[list[dict]
         s = make_sprites(prompt, folder / f"sheet{k}.png", SpriteOptions(steps=steps, seed=k), pipe)
         colors = {}
         for anim in s.animations:
-            name, clip = anim.name, on_gray(anim.frames)  # the sprite as a game shows it: the key is gone
+            name, clip = anim.name, over_gray(anim.frames)  # the sprite as a game shows it: the key is gone
             objects = analyze(clip, 12).objects
             colors[name] = objects[0].color if objects else None
             if anim.loop:
@@ -53,12 +53,6 @@ def sheets(pipe: Pipeline, n: int, steps: int, folder: Path) -> tuple[list[dict]
         rows.append({"prompt": prompt, "kind": s.kind, "colors": colors, "same_color": same,
                      "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
     return rows, loops
-
-
-def on_gray(rgba: np.ndarray) -> np.ndarray:
-    """RGBA frames composited over mid gray (a color the analyzer never names), (T, H, W, 3) uint8."""
-    a = rgba[..., 3:].astype(np.float32) / 255
-    return (rgba[..., :3] * a + 128 * (1 - a)).round().astype(np.uint8)
 
 
 def mattes(pipe: Pipeline, n: int, folder: Path) -> dict:

@@ -3,7 +3,9 @@
 A character sheet: one **reference** still ("a sprite of <prompt> standing idle, ... on a transparent background"),
 then each action as a **seamless loop conditioned on that reference** (the pipeline's loop mode with the reference
 as frame 0), so the character does not change between actions. Every frame is cut out of the key background
-(studio/matte.py) with the key read from the reference, and the sheet is written for engines (studio/sheets.py).
+(studio/matte.py) with the key read from the reference; an action whose cut-out loses the reference's dominant
+color (the analyzer's reading) is drawn again with another seed, up to ACTION_TRIES. The sheet is written for
+engines (studio/sheets.py).
 An **effect** prompt (a coin, a gem, fire, an explosion) makes one animation: a loop, or a one-shot for things that
 happen once (explosions, bursts).
 """
@@ -11,7 +13,7 @@ happen once (explosions, bursts).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ EFFECTS = {"coin": "spin", "gem": "sparkle", "sparkle": "sparkle", "fire": "burn
            "torch": "burn", "explosion": "explode", "blast": "explode", "burst": "explode"}  # fmt: skip
 ONE_SHOT = ("explode",)  # effects that play once
 REFERENCE_TRIES = 4  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
+ACTION_TRIES = 4  # seeds per action until one keeps the reference's dominant color
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,50 @@ def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOp
     else:
         reference = pick_reference(pipe, prompt, o)
         key = key_color(reference[None])
+        color = next(iter(colors_of(matte(reference[None], key), o.fps)), (None, 0))[0]
         rgb, animations = {}, []
         for action in o.actions:
             req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
                           o.size, o.size, o.frames + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-            clip = close_loop(np.stack(list(pipe.run(req, Inputs(image=reference, loop=True), progress=False))))
+            clip, cut = _action(pipe, req, reference, key, color)
             rgb[action] = clip
-            animations.append(Animation(action, matte(clip, key), o.fps, loop=True))
+            animations.append(Animation(action, cut, o.fps, loop=True))
         kind = "character"
     paths = write_sheet(Path(out), animations)
     return SpriteSheet(paths, animations, rgb, kind)
+
+
+def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None
+            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """One action's loop from the reference: the first of ACTION_TRIES seeds whose cut-out keeps the reference's
+    dominant color (the character must not change between actions), else the try where that color has the largest
+    share; (rgb, rgba) frames."""
+    best, best_share = None, -1.0
+    for k in range(ACTION_TRIES):
+        seeded = replace(req, seed=req.seed + 7919 * k)
+        clip = close_loop(np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False))))
+        cut = matte(clip, key)
+        ranked = colors_of(cut, req.fps)
+        if color is None or (ranked and ranked[0][0] == color):
+            return clip, cut
+        share = dict(ranked).get(color, 0.0)
+        if share > best_share:
+            best, best_share = (clip, cut), share
+    return best
+
+
+def over_gray(rgba: np.ndarray) -> np.ndarray:
+    """RGBA frames composited over mid gray (a color the analyzer never names): the sprite as a game shows it."""
+    a = rgba[..., 3:].astype(np.float32) / 255
+    return (rgba[..., :3] * a + 128 * (1 - a)).round().astype(np.uint8)
+
+
+def colors_of(rgba: np.ndarray, fps: float) -> list[tuple[str, float]]:
+    """The analyzer's ranked (color, share) of the largest object in cut-out frames (empty when it finds none)."""
+    from kinetoscope.evaluate.analyzer import analyze
+
+    objects = analyze(over_gray(rgba), fps).objects
+    return list(objects[0].colors) if objects else []
 
 
 def close_loop(frames: np.ndarray) -> np.ndarray:
