@@ -271,12 +271,18 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in RUN exactly where it stopped")
     p.add_argument("--init", metavar="DIR", help="start from this run's (or bundle folder's) weights: fine-tune "
                    "with a fresh schedule")
+    p.add_argument("--parallel", choices=("ddp", "fsdp"), help="dit only: data parallel (default) or FSDP2 sharding "
+                   "(sharded checkpoints that resume on any number of processes)")
+    p.add_argument("--checkpointing", action="store_true", default=None, help="dit only: activation checkpointing")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _run_train(a: argparse.Namespace) -> int:
     if a.what == "vae":
         from kinetoscope.train.vae import train_vae, vae_train_config
+
+        if a.parallel == "fsdp" or a.checkpointing:
+            raise KinetoscopeError("--parallel fsdp and --checkpointing are for the DiT; the VAE trains with DDP")
 
         train_vae(vae_train_config(a.config, steps=a.steps), list(a.data), a.out, resume=a.resume,
                   progress=not a.quiet, init=a.init)  # fmt: skip
@@ -286,7 +292,8 @@ def _run_train(a: argparse.Namespace) -> int:
 
     if len(a.data) != 1:
         raise KinetoscopeError("train dit: give one DATASET (its latents are cached beside its manifest)")
-    train_dit(dit_train_config(a.config, steps=a.steps), a.data[0], a.vae or BUNDLED / "vae", a.out,
+    config = dit_train_config(a.config, steps=a.steps, parallel=a.parallel, checkpointing=a.checkpointing)
+    train_dit(config, a.data[0], a.vae or BUNDLED / "vae", a.out,
               resume=a.resume, progress=not a.quiet, init=a.init)  # fmt: skip
     return 0
 

@@ -70,11 +70,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def save_checkpoint(run: Path, model: nn.Module, config: dict, state: dict) -> None:
-    """Write weights + config + training state atomically (temp files, then rename; the state file last, so a
-    run killed mid-save resumes from the previous complete checkpoint)."""
+def save_checkpoint(run: Path, model: nn.Module | dict[str, torch.Tensor], config: dict, state: dict) -> None:
+    """Write weights (a model's, or a gathered state dict) + config + training state atomically (temp files, then
+    rename; the state file last, so a run killed mid-save resumes from the previous complete checkpoint)."""
     run.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in unwrap(model).state_dict().items()}
+    weights = model if isinstance(model, dict) else unwrap(model).state_dict()
+    tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
     tmp = run / f".{MODEL_FILE}.tmp"
     save_file(tensors, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, run / MODEL_FILE)

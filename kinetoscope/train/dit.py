@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, load_cache
@@ -37,6 +36,7 @@ from kinetoscope.train.common import (
     teardown_distributed,
     train_config,
 )
+from kinetoscope.train.parallel import full_weights, load_sharded, parallelize, plain, save_sharded
 from kinetoscope.train.peak import matmul_peak
 from kinetoscope.train.plot import plot_metrics
 
@@ -60,6 +60,8 @@ class DiTTrainConfig:
     bf16: bool = True
     save_every: int = 250
     log_every: int = 10
+    parallel: str = "ddp"  # ddp | fsdp (train/parallel.py); fsdp checkpoints are sharded and resume on any world size
+    checkpointing: bool = False  # activation checkpointing per block: memory for compute
 
 
 PRESETS = {
@@ -129,15 +131,21 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
     torch.manual_seed(cfg.seed)
     model_cfg = replace(MODEL_PRESETS[cfg.model], latent=cache.z[0].shape[0])
     dit = DiT(model_cfg)
-    opt = torch.optim.AdamW(dit.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
-    start = 0
-    if resume:
-        state = load_checkpoint(run, dit)
-        opt.load_state_dict(state["optimizer"])
-        start = state["step"]
-    elif init is not None:
+    if init is not None and not resume:
         init_weights(init, dit)
-    model = DDP(dit) if d.world > 1 else dit
+    sharded = cfg.parallel == "fsdp"
+    if sharded:  # FSDP2: shard first, then build the optimizer over the sharded parameters
+        model = parallelize(dit, d.world, "fsdp", cfg.checkpointing)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+        start = load_sharded(run, model, opt) if resume else 0
+    else:
+        opt = torch.optim.AdamW(dit.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+        start = 0
+        if resume:
+            state = load_checkpoint(run, dit)
+            opt.load_state_dict(state["optimizer"])
+            start = state["step"]
+        model = parallelize(dit, d.world, "ddp", cfg.checkpointing)
     buckets: dict[tuple, list[int]] = {}
     for i in range(len(cache)):
         buckets.setdefault(cache.bucket(i), []).append(i)
@@ -166,6 +174,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
         opt.step()
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
@@ -177,8 +186,14 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
                     "mfu": 3 * flops_per_token(model_cfg, tokens[key]) * tok_s / peak}
             log.write(**last)
             bar.set_postfix(loss=f"{last['loss']:.4f}", sps=f"{last['samples_per_s']:.1f}", mfu=f"{last['mfu']:.0%}")
-        if d.main and (done == 1 or done % cfg.save_every == 0 or done == cfg.steps):
-            save_checkpoint(run, dit, config, {"step": done, "optimizer": opt.state_dict()})
+        if done == 1 or done % cfg.save_every == 0 or done == cfg.steps:
+            if sharded:  # every rank writes its shards; rank 0 also the gathered weights for inference
+                save_sharded(run, done, model, opt)
+                weights = full_weights(model)
+                if d.main:
+                    save_checkpoint(run, weights, config, {"step": done, "sharded": True})
+            elif d.main:
+                save_checkpoint(run, plain(dit.state_dict()), config, {"step": done, "optimizer": opt.state_dict()})
         if d.world > 1:
             torch.distributed.barrier()
     if d.main:

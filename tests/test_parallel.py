@@ -1,0 +1,98 @@
+"""Sharded training on the PyTorch distributed stack, on CPU with gloo: FSDP2 over 2 processes follows 1 process,
+a sharded checkpoint saved by 2 processes resumes on 1 and on 4, activation checkpointing changes nothing, and the
+gathered weights load for inference."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kinetoscope.pipeline import Pipeline, Request
+
+STEPS = 20
+
+
+def _train(world: Path, run: Path, procs: int, *flags: str, port: int = 0, wait: bool = True):
+    base = ["-m", "kinetoscope", "train", "dit", "--config", "tiny", "--steps", str(STEPS), "--data", str(world),
+            "-o", str(run), "-q", *flags]  # fmt: skip
+    cmd = [sys.executable, *base] if procs == 1 else \
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs), "--master_port", str(port),
+         *base]  # fmt: skip
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)  # fmt: skip
+    if wait:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    return p
+
+
+def _losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("par") / "world"
+    subprocess.run([sys.executable, "-m", "kinetoscope", "world", "-o", str(out), "--clips", "8", "--sizes", "64x64",
+                    "--frames", "9", "--workers", "1", "-q"], check=True, capture_output=True)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def one(world) -> Path:
+    run = world.parent / "one"
+    _train(world, run, 1)
+    return run
+
+
+def test_fsdp_on_two_processes_follows_one_process(world, one):
+    run = world.parent / "fsdp2"
+    _train(world, run, 2, "--parallel", "fsdp", port=29631)
+    np.testing.assert_allclose(_losses(run), _losses(one), rtol=1e-3)
+    assert json.loads((run / "sharded" / "latest.json").read_text()) == {"step": STEPS, "folder": "step-00000020",
+                                                                         "world": 2}  # fmt: skip
+    frames = Pipeline(run).generate(Request("a red ball", 32, 32, 5, steps=2), progress=False).frames
+    assert frames.shape == (5, 32, 32, 3)  # the gathered weights load as a plain model
+
+
+def test_a_sharded_checkpoint_from_two_resumes_on_one_and_on_four(world, one):
+    killed = world.parent / "killed"
+    p = _train(world, killed, 2, "--parallel", "fsdp", port=29632, wait=False)
+    latest = killed / "sharded" / "latest.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if latest.exists() and json.loads(latest.read_text())["step"] >= 9:
+            break
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    saved = json.loads(latest.read_text())
+    assert saved["world"] == 2 and 9 <= saved["step"] < STEPS
+    for procs, port in ((1, 0), (4, 29633)):
+        run = world.parent / f"resume{procs}"
+        shutil.copytree(killed, run)
+        _train(world, run, procs, "--parallel", "fsdp", "--resume", port=port)
+        np.testing.assert_allclose(_losses(run), _losses(one), rtol=1e-3)
+
+
+def test_activation_checkpointing_changes_nothing(world, one):
+    run = world.parent / "ckpt"
+    _train(world, run, 1, "--checkpointing")
+    np.testing.assert_allclose(_losses(run), _losses(one), rtol=1e-4)
+    assert Pipeline(run).dit is not None  # plain names: loads without the wrapper
+
+
+def test_fsdp_is_refused_for_the_vae(world, capsys):
+    from kinetoscope.cli import main
+
+    assert main(["train", "vae", "--config", "tiny", "--data", str(world), "-o", "/tmp/x", "--parallel", "fsdp"]) == 2
+    assert "for the DiT" in capsys.readouterr().err
