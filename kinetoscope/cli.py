@@ -149,7 +149,9 @@ def _run_curate(a: argparse.Namespace) -> int:
 def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--db", default="jobs.sqlite", help="job store; videos go in a folder beside it (default jobs.sqlite)")
+    p.add_argument("--db", default="jobs.sqlite", help="job store: a SQLite file (default jobs.sqlite; videos go in a "
+                   "folder beside it) or a postgresql:// URL shared by servers on many machines (then give --files)")
+    p.add_argument("--files", metavar="DIR", help="where videos and inputs go (required with PostgreSQL: a shared folder)")
     p.add_argument("--workers", type=int, default=1, help="generation processes (default 1)")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (default: $KINETOSCOPE_API_KEY, or none)")
     p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
@@ -162,8 +164,9 @@ def _run_serve(a: argparse.Namespace) -> int:
     from kinetoscope.serve.server import API_KEY_ENV, ServeConfig, serve
 
     key = a.api_key or os.environ.get(API_KEY_ENV) or None
-    serve(ServeConfig(a.host, a.port, Path(a.db), a.workers, key, a.model,
-                      Limits(max_seconds=a.max_seconds, max_queue=a.max_queue)))  # fmt: skip
+    serve(ServeConfig(a.host, a.port, a.db, a.workers, key, a.model,
+                      Limits(max_seconds=a.max_seconds, max_queue=a.max_queue),
+                      Path(a.files) if a.files else None))  # fmt: skip
     return 0
 
 

@@ -3,8 +3,8 @@
 set -euo pipefail
 # the emoji font for the world; opencv-doc's sample videos for curation; chromium for the web page tests (Playwright
 # drives it; its own browser download does not work offline); the drama studio's voices (espeak-ng) and its subtitle
-# font that covers Chinese (fonts-noto-cjk)
-pkgs=(fonts-noto-color-emoji opencv-doc chromium espeak-ng fonts-noto-cjk)
+# font that covers Chinese (fonts-noto-cjk); PostgreSQL, which the many-machine serving test starts in a private folder
+pkgs=(fonts-noto-color-emoji opencv-doc chromium espeak-ng fonts-noto-cjk postgresql)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,6 +48,28 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
 
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    idempotency_key TEXT UNIQUE,
+    created_at BIGINT NOT NULL,
+    completed_at BIGINT,
+    status TEXT NOT NULL,
+    progress INTEGER NOT NULL DEFAULT 0,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    seconds TEXT NOT NULL,
+    size TEXT NOT NULL,
+    remixed_from TEXT,
+    params TEXT NOT NULL,
+    error TEXT,
+    worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+"""
+
 
 @dataclass(frozen=True)
 class Job:
@@ -71,10 +93,24 @@ class Job:
 
 
 class JobStore:
-    """SQLite-backed job store; one instance per process (connections are not shared across fork)."""
+    """The job store over SQLite (a path: one machine) or PostgreSQL (a postgresql:// URL: workers on many machines
+    share one queue; a claim takes its row with SELECT ... FOR UPDATE SKIP LOCKED). One instance per process."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, where: str | Path):
+        self.where = str(where)
+        self.postgres = self.where.startswith(("postgresql://", "postgres://"))
+        if self.postgres:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            self._db = psycopg.connect(self.where, autocommit=True, row_factory=dict_row)
+            with self._db.transaction():
+                self._db.execute("SELECT pg_advisory_xact_lock(727274)")  # one process creates the schema at a time
+                for statement in _PG_SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            return
+        self.path = Path(where)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -85,11 +121,19 @@ class JobStore:
     def close(self) -> None:
         self._db.close()
 
+    def _run(self, sql: str, args: tuple = ()):
+        """Execute with the store's parameter style (SQLite's ?, psycopg's %s)."""
+        return self._db.execute(sql.replace("?", "%s") if self.postgres else sql, args)
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[JobStore]:
+        if self.postgres:
+            with self._db.transaction():
+                yield self
+            return
         self._db.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks between processes
         try:
-            yield self._db
+            yield self
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -99,10 +143,10 @@ class JobStore:
         """Insert a queued job; (job, True). With a key seen before: (the earlier job, False), nothing inserted."""
         with self._tx() as db:
             if idempotency_key:
-                row = db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+                row = db._run("SELECT * FROM jobs WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
                 if row:
                     return _job(row), False
-            db.execute(
+            db._run(
                 "INSERT INTO jobs (id, idempotency_key, created_at, status, progress, model, prompt, seconds, size, "
                 "remixed_from, params) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?)",
                 (job.id, idempotency_key, job.created_at, job.model, job.prompt, job.seconds, job.size,
@@ -111,7 +155,7 @@ class JobStore:
         return self.get(job.id), True
 
     def get(self, job_id: str) -> Job | None:
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self._run("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
     def page(self, after: str | None = None, limit: int = 20, order: str = "desc") -> tuple[list[Job], bool]:
@@ -120,24 +164,30 @@ class JobStore:
         where, args = "", []
         if after:
             where, args = f"WHERE seq {op} (SELECT seq FROM jobs WHERE id = ?)", [after]
-        rows = self._db.execute(f"SELECT * FROM jobs {where} ORDER BY seq {direction} LIMIT ?",
+        rows = self._run(f"SELECT * FROM jobs {where} ORDER BY seq {direction} LIMIT ?",
                                 (*args, limit + 1)).fetchall()  # fmt: skip
         return [_job(r) for r in rows[:limit]], len(rows) > limit
 
     def pending(self) -> int:
         """Jobs accepted and not finished (queued or in progress): the queue depth."""
-        return self._db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'in_progress')").fetchone()[0]
+        row = self._run("SELECT COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'in_progress')").fetchone()
+        return row["n"]
+
+    def running_workers(self) -> set[str]:
+        """The names of the workers that hold in-progress jobs."""
+        return {r["worker"] for r in self._run("SELECT DISTINCT worker FROM jobs WHERE status = 'in_progress'")}
 
     def delete(self, job_id: str) -> bool:
         with self._tx() as db:
-            return db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
+            return db._run("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
 
     def claim(self, worker: str) -> Job | None:
         """The oldest queued job, now in_progress under ``worker``; None when the queue is empty."""
         with self._tx() as db:
-            row = db.execute(
+            row = db._run(
                 "UPDATE jobs SET status = 'in_progress', worker = ?, attempts = attempts + 1, progress = 0 "
-                "WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) RETURNING *",
+                "WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1"
+                + (" FOR UPDATE SKIP LOCKED" if self.postgres else "") + ") RETURNING *",
                 (worker,),
             ).fetchone()
         return _job(row) if row else None
@@ -145,38 +195,43 @@ class JobStore:
     def progress(self, job_id: str, worker: str, percent: int) -> bool:
         """Record progress; False when the job is gone (deleted) or no longer this worker's: stop working on it."""
         with self._tx() as db:
-            return db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND worker = ? AND status = 'in_progress'",
+            return db._run("UPDATE jobs SET progress = ? WHERE id = ? AND worker = ? AND status = 'in_progress'",
                               (max(0, min(99, percent)), job_id, worker)).rowcount > 0  # fmt: skip
 
     def complete(self, job_id: str, worker: str) -> bool:
         with self._tx() as db:
-            return db.execute("UPDATE jobs SET status = 'completed', progress = 100, completed_at = ? "
+            return db._run("UPDATE jobs SET status = 'completed', progress = 100, completed_at = ? "
                               "WHERE id = ? AND worker = ? AND status = 'in_progress'",
                               (int(time.time()), job_id, worker)).rowcount > 0  # fmt: skip
 
     def fail(self, job_id: str, code: str, message: str, worker: str | None = None) -> bool:
         with self._tx() as db:
-            return db.execute("UPDATE jobs SET status = 'failed', completed_at = ?, error = ? WHERE id = ? AND "
+            return db._run("UPDATE jobs SET status = 'failed', completed_at = ?, error = ? WHERE id = ? AND "
                               "status IN ('queued', 'in_progress') AND (? IS NULL OR worker = ?)",
                               (int(time.time()), json.dumps({"code": code, "message": message}), job_id, worker,
                                worker)).rowcount > 0  # fmt: skip
 
-    def requeue(self, worker: str | None = None) -> tuple[int, int]:
-        """Put the in_progress jobs of ``worker`` (None: of every worker) back in the queue, or fail those that
-        crashed their worker MAX_ATTEMPTS times; (requeued, failed)."""
-        who, args = ("", ()) if worker is None else (" AND worker = ?", (worker,))
+    def requeue(self, worker: str | None = None, prefix: str | None = None) -> tuple[int, int]:
+        """Put the in_progress jobs of ``worker`` (or of every worker whose name starts with ``prefix``; neither: of
+        every worker) back in the queue, or fail those that crashed their worker MAX_ATTEMPTS times;
+        (requeued, failed)."""
+        who, args = ("", ())
+        if worker is not None:
+            who, args = " AND worker = ?", (worker,)
+        elif prefix is not None:
+            who, args = " AND worker LIKE ?", (prefix.replace("%", "") + "%",)
         error = json.dumps({"code": "worker_crashed",
                             "message": f"the worker died {MAX_ATTEMPTS} times on this job; not retried again"})
         with self._tx() as db:
-            failed = db.execute(f"UPDATE jobs SET status = 'failed', completed_at = ?, error = ? WHERE status = "
+            failed = db._run(f"UPDATE jobs SET status = 'failed', completed_at = ?, error = ? WHERE status = "
                                 f"'in_progress' AND attempts >= ?{who}",
                                 (int(time.time()), error, MAX_ATTEMPTS, *args)).rowcount  # fmt: skip
-            requeued = db.execute(f"UPDATE jobs SET status = 'queued', worker = NULL, progress = 0 "
+            requeued = db._run(f"UPDATE jobs SET status = 'queued', worker = NULL, progress = 0 "
                                   f"WHERE status = 'in_progress'{who}", args).rowcount  # fmt: skip
         return requeued, failed
 
 
-def _job(row: sqlite3.Row) -> Job:
+def _job(row) -> Job:
     d = dict(row)
     return Job(id=d["id"], created_at=d["created_at"], status=d["status"], progress=d["progress"], model=d["model"],
                prompt=d["prompt"], seconds=d["seconds"], size=d["size"], params=json.loads(d["params"]),

@@ -26,7 +26,7 @@ POLL_S = 0.1  # an idle worker looks for a job this often (one indexed SELECT)
 class WorkerSpec:
     """What a worker process needs (picklable)."""
 
-    db: Path
+    db: str  # a SQLite path or a postgresql:// URL
     files: Path
     model: str | None
     threads: int
@@ -79,8 +79,8 @@ class _Progress:
 class Supervisor:
     """Starts ``n`` worker processes and keeps them running: a dead worker's job is requeued and the worker replaced."""
 
-    def __init__(self, spec: WorkerSpec, n: int, store: JobStore):
-        self.spec, self.n, self.store = spec, n, store
+    def __init__(self, spec: WorkerSpec, n: int, store: JobStore, prefix: str = ""):
+        self.spec, self.n, self.store, self.prefix = spec, n, store, prefix  # worker names: prefix + wN
         self.ctx = mp.get_context("spawn")  # the server has threads: never fork it
         self.procs: dict[str, mp.process.BaseProcess] = {}
         self.restarts = 0
@@ -89,7 +89,7 @@ class Supervisor:
 
     def start(self) -> None:
         for i in range(self.n):
-            self._spawn(f"w{i}")
+            self._spawn(f"{self.prefix}w{i}")
         self._thread.start()
 
     def _spawn(self, name: str) -> None:
