@@ -64,7 +64,7 @@ def unpatchify(x: Tensor, p: tuple[int, int, int], grid: tuple[int, int, int]) -
 def timestep_embedding(t: Tensor, dim: int = 256, max_period: float = 10_000.0) -> Tensor:
     """Sinusoidal features of t in [0, 1] (scaled by 1000, as in DiT): (...,) -> (..., dim)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)  # (half,)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)  # (half,)
     args = 1000.0 * t.float()[..., None] * freqs  # (..., half)
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
@@ -193,7 +193,7 @@ class DiT(nn.Module):
         # x: (B, C, T, H, W) noisy latent; t: (B, T) noise level per latent frame -> velocity (B, C, T, H, W)
         grid = self.grid(x)
         t = t[:, :: self.cfg.patch[0]]  # (B, T/pt): a patch-frame takes the level of its first latent frame
-        angles = rope_3d(grid, self.cfg.head_dim)  # (N, hd/2)
+        angles = rope_3d(grid, self.cfg.head_dim).to(x.device)  # (N, hd/2)
         h = self.patch_in(patchify(x, self.cfg.patch))  # (B, N, D)
         cond = self.time_embed(timestep_embedding(t)) + self.pooled_embed(txt.pooled)[:, None]  # (B, T', D)
         mod = rearrange(self.modulation(cond), "b t (k d) -> b t k d", k=6)  # (B, T', 6, D)

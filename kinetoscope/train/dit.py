@@ -35,6 +35,7 @@ from kinetoscope.train.common import (
     setup_distributed,
     teardown_distributed,
     train_config,
+    training_device,
 )
 from kinetoscope.train.parallel import full_weights, load_sharded, parallelize, plain, save_sharded
 from kinetoscope.train.peak import matmul_peak
@@ -105,6 +106,13 @@ def make_batch(cfg: DiTTrainConfig, cache: LatentCache, clips: list[int], step: 
     return torch.cat(xs), torch.cat(ts), cache.text(picks), torch.cat(targets), torch.cat(givens)
 
 
+def on(x, device: torch.device):
+    """A tensor, or a TextEmbedding's tensors, on ``device`` (a no-op on the CPU)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    return type(x)(*(t.to(device, non_blocking=True) for t in (x.tokens, x.mask, x.pooled)))
+
+
 def prepare_cache(data: str | Path, vae_dir: str | Path, progress: bool = True) -> tuple[LatentCache, str]:
     """Load (building it first if needed) the latent cache of DATA for the VAE in VAE_DIR."""
     from kinetoscope.train.vae import load_vae
@@ -130,9 +138,11 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
         cache, cache_name = prepare_cache(data, vae_dir, progress=False)
     torch.manual_seed(cfg.seed)
     model_cfg = replace(MODEL_PRESETS[cfg.model], latent=cache.z[0].shape[0])
+    device = training_device()
     dit = DiT(model_cfg)
     if init is not None and not resume:
         init_weights(init, dit)
+    dit.to(device)
     sharded = cfg.parallel == "fsdp"
     if sharded:  # FSDP2: shard first, then build the optimizer over the sharded parameters
         model = parallelize(dit, d.world, "fsdp", cfg.checkpointing)
@@ -150,7 +160,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
     for i in range(len(cache)):
         buckets.setdefault(cache.bucket(i), []).append(i)
     tokens = {k: tokens_of(model_cfg, k) for k in buckets}
-    peak = matmul_peak()
+    peak = matmul_peak(device=str(device))
     config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg), "data": str(data),
               "vae": str(vae_dir), "latents": cache_name,
               "init": None if init is None else str(init), "fps": sorted({r.fps for r in cache.records})}
@@ -165,10 +175,10 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
         per = len(clips) // d.world
         mine = clips[d.rank * per : (d.rank + 1) * per]
         shift = resolution_shift(tokens[key])
-        x_t, t, txt, target, given = make_batch(cfg, cache, mine, step, d.rank * per, shift)
+        x_t, t, txt, target, given = (on(v, device) for v in make_batch(cfg, cache, mine, step, d.rank * per, shift))
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             v = model(x_t, t, txt)
         loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1]) for j in range(per)]).mean()
         opt.zero_grad(set_to_none=True)
@@ -184,6 +194,8 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
                     "grad_norm": float(grad_norm), "bucket": list(key), "batch": len(clips), "sec": sec,
                     "samples_per_s": len(clips) / sec, "tokens_per_s": tok_s,
                     "mfu": 3 * flops_per_token(model_cfg, tokens[key]) * tok_s / peak}
+            if device.type == "cuda":
+                last["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             log.write(**last)
             bar.set_postfix(loss=f"{last['loss']:.4f}", sps=f"{last['samples_per_s']:.1f}", mfu=f"{last['mfu']:.0%}")
         if done == 1 or done % cfg.save_every == 0 or done == cfg.steps:
