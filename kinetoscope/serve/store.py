@@ -1,5 +1,5 @@
-"""The job store: every accepted video job, its status and progress, in SQLite (WAL), shared by the web process and
-the worker processes.
+"""The job store: every accepted video job, its status and progress, in SQLite (WAL; one machine) or PostgreSQL
+(many machines share one queue), shared by the web process and the worker processes.
 
 A job is a row; its state moves queued -> in_progress -> completed | failed, and only through this module:
 
@@ -48,27 +48,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
 
-_PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq BIGSERIAL PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    idempotency_key TEXT UNIQUE,
-    created_at BIGINT NOT NULL,
-    completed_at BIGINT,
-    status TEXT NOT NULL,
-    progress INTEGER NOT NULL DEFAULT 0,
-    model TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    seconds TEXT NOT NULL,
-    size TEXT NOT NULL,
-    remixed_from TEXT,
-    params TEXT NOT NULL,
-    error TEXT,
-    worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-"""
+# PostgreSQL: the same table, with its own auto-increment and 64-bit timestamps
+_PG_SCHEMA = (_SCHEMA.replace("seq INTEGER PRIMARY KEY AUTOINCREMENT", "seq BIGSERIAL PRIMARY KEY")
+              .replace("_at INTEGER", "_at BIGINT"))
 
 
 @dataclass(frozen=True)
