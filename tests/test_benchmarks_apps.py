@@ -1,4 +1,5 @@
-"""The studio benchmarks run end to end in their quick forms and write their JSON."""
+"""The benchmarks of the apps (curation, serving, the drama and sprite studios) run end to end in their quick
+forms and write their JSON."""
 
 from __future__ import annotations
 
@@ -26,3 +27,14 @@ def test_drama_benchmark_quick(tmp_path):
     res = _run("drama.py", "--quick", out=tmp_path / "drama.json")
     assert res["streams"] == ["video", "audio", "subtitle"] and res["size"] == [256, 448]
     assert res["max_sync_error_ms"] <= 100 and res["reused_on_resume"] == res["shots"]
+
+
+def test_curate_benchmark_quick(tmp_path):
+    res = _run("curate.py", "--quick", "--workers", "1", out=tmp_path / "curate.json")
+    assert res["throughput"][0]["footage_s_per_s"] > 0 and res["throughput"][0]["clips"] > 0
+    assert [c["true_cut"] for c in res["cuts"]] == [50, 96] and all(c["error_frames"] <= 2 for c in res["cuts"])
+
+
+def test_serve_benchmark_quick(tmp_path):
+    row = _run("serve.py", "--quick", out=tmp_path / "serve.json")["rows"][0]
+    assert row["jobs"] == 3 and row["jobs_per_min"] > 0 and row["get_p50_ms"] > 0
