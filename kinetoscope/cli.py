@@ -186,10 +186,10 @@ def _add_drama(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def _run_drama(a: argparse.Namespace) -> int:
+def _run_drama(a: argparse.Namespace, default_aspect: str = "9:16") -> int:
     from kinetoscope.studio.storyboard import load_storyboard
 
-    board = load_storyboard(a.storyboard, getattr(a, "default_aspect", "9:16"))  # every mistake, before generating
+    board = load_storyboard(a.storyboard, default_aspect)  # every mistake, before anything is generated
     if a.check:
         print(f"{a.storyboard}: {len(board.shots)} shots, {len(board.cast)} characters, main line "
               f"{len(board.main_line())} shots; no problems")  # fmt: skip
@@ -257,8 +257,7 @@ def _run_character(a: argparse.Namespace) -> int:
 
 
 def _run_cutscene(a: argparse.Namespace) -> int:
-    a.default_aspect = "16:9"  # a game's screen; the rest is the drama studio, unchanged
-    return _run_drama(a)
+    return _run_drama(a, default_aspect="16:9")  # a game's screen; the rest is the drama studio, unchanged
 
 
 # --- kinetoscope train ---------------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def write_video(
     if suffix != ".mp4" and suffix not in PILLOW_FORMATS:
         raise ValueError(f"{path}: unknown suffix {suffix!r}; use .mp4, .gif, .webp, .png, .apng, or no suffix "
                          f"for a folder of PNG frames")
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         if suffix == ".mp4":
             _write_mp4(path, tmp, frames, fps, height, width, pix_fmt, lossless, crf)
         else:
@@ -430,9 +430,10 @@ def _checked(frames: np.ndarray | Iterable[np.ndarray]) -> tuple[tuple[int, int]
 
 
 @contextmanager
-def _atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``, moved onto it only when the block succeeds, so an interrupted
-    write never leaves a half-written file at ``path``."""
+    write never leaves a half-written file at ``path``. The temp name ends in .tmp: give writers the format."""
+    path = Path(path)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)

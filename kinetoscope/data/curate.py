@@ -153,7 +153,7 @@ def curate(in_dir: str | os.PathLike, out_dir: str | os.PathLike, options: Curat
         results.update(fresh)
         wall = time.perf_counter() - t0
         footage = sum(r.get("seconds", 0.0) for r in fresh.values())
-        summary = _finish(out, src, tasks, results, options, book, wall, footage, len(todo), workers)
+        summary = _finish(out, src, tasks, results, options, args, book, wall, footage, len(todo), workers)
     return summary
 
 
@@ -306,7 +306,7 @@ def _normalized(path: Path, plans: list[ClipPlan], width: int, height: int, buck
         raise DataError(f"{path}: the second decode ended before frame {plans[k].frames[len(buf)]}")
 
 
-def _finish(out: Path, src: Path, tasks: list[_Task], results: dict[str, dict], options: CurateOptions,
+def _finish(out: Path, src: Path, tasks: list[_Task], results: dict[str, dict], options: CurateOptions, args: dict,
             book: CaptionBook, wall: float, footage: float, curated_now: int, workers: int) -> CurateSummary:
     """Drop near-duplicates, then write the manifest, the report and dataset.json; delete the duplicates' MP4s."""
     kept = [c for t in tasks if results[t.rel]["status"] == "ok" for c in results[t.rel]["clips"]]
@@ -324,7 +324,7 @@ def _finish(out: Path, src: Path, tasks: list[_Task], results: dict[str, dict], 
     write_manifest(out, records)
     report = _report(src, tasks, results, records, duplicates, book, wall, footage, curated_now, workers)
     atomic_write_text(out / REPORT, json.dumps(report, indent=1) + "\n", fsync=True)
-    write_meta(out, {"kind": "curated", "format": FORMAT, "args": options.checked(), "complete": True,
+    write_meta(out, {"kind": "curated", "format": FORMAT, "args": args, "complete": True,
                      "clips": len(records), "buckets": report["buckets"]})  # fmt: skip
     for dup in duplicates:
         (out / dup["path"]).unlink(missing_ok=True)

@@ -87,7 +87,9 @@ def plan_clips(times: np.ndarray, cuts: Sequence[int], fps: float, lengths: Sequ
         start, end = times[a], times[b - 1] + frame_s  # the shot is on screen from its first frame to past its last
         if end - start < min_seconds - 1e-6:
             continue
-        n_out = math.floor((end - start) * fps + 1e-6)
+        # output times run to half a source frame past the last frame's time: nearer than that, the last frame is
+        # the nearest one; further, a frame the shot does not have would be (upsampling would hold it too long)
+        n_out = math.floor((end - frame_s / 2 - start) * fps + 1e-6) + 1
         wanted = start + np.arange(n_out) / fps  # output times
         # nearest source frame: the last frame starting at or before each midpoint between frames
         mids = np.concatenate([(times[a : b - 1] + times[a + 1 : b]) / 2, [np.inf]])
@@ -98,7 +100,7 @@ def plan_clips(times: np.ndarray, cuts: Sequence[int], fps: float, lengths: Sequ
             if n is None:
                 break
             chosen = tuple(int(i) for i in picks[k : k + n])
-            plans.append(ClipPlan(shot, chosen, float(wanted[k]), float(wanted[k + n - 1] + 1 / fps)))
+            plans.append(ClipPlan(shot, chosen, float(wanted[k]), float(min(wanted[k + n - 1] + 1 / fps, end))))
             k += n
     return plans
 

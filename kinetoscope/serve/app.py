@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kinetoscope.errors import KinetoscopeError
-from kinetoscope.media import probe
+from kinetoscope.media import atomic_file, probe
 from kinetoscope.serve.jobs import ID, ApiError, Files, Limits, aspect_size, check_image, create_job
 from kinetoscope.serve.store import Job, JobStore
 
@@ -217,9 +218,8 @@ def create_app(store: JobStore, files: Files, limits: Limits = Limits(), api_key
     async def create_video(request: Request) -> Video:
         fields, uploads = await fields_of(request)
         image = _reference(fields, uploads, limits)
-        if image is not None and not fields.get("size") and not fields.get("aspect"):
-            r = min(4.0, max(0.25, image.width / image.height))
-            fields = {**fields, "aspect": f"{r:.4f}:1"}
+        if image is not None and not fields.get("size") and not fields.get("aspect"):  # the image's aspect
+            fields = {**fields, "size": "{}x{}".format(*aspect_size(image.width, image.height, limits))}
         job = create_job(fields, limits, "text" if image is None else "image")
         if image is not None:
             image.save(files.path(job.id, "image"), "PNG")
@@ -328,6 +328,5 @@ def _reference(fields: dict, uploads: dict[str, bytes], limits: Limits):
 
 def _copy(src: Path, dst: Path) -> None:
     """Copy a finished video as a job's input, atomically (the source may be deleted before the job runs)."""
-    tmp = dst.with_name(f".{dst.name}.tmp-{secrets.token_hex(4)}")
-    tmp.write_bytes(src.read_bytes())
-    tmp.replace(dst)
+    with atomic_file(dst) as tmp:
+        shutil.copyfile(src, tmp)

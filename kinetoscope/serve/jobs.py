@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from kinetoscope.errors import KinetoscopeError
-from kinetoscope.media import probe, read_video, write_video
+from kinetoscope.media import atomic_file, probe, read_video, write_video
 from kinetoscope.models.text import MAX_PROMPT_CHARS
 from kinetoscope.serve.store import Job
 from kinetoscope.sizes import SPATIAL_MULTIPLE, TEMPORAL_MULTIPLE, parse_aspect
@@ -152,8 +152,7 @@ def _at_short_side(ratio: float, limits: Limits) -> tuple[int, int]:
 
 
 def _seconds(fields: Mapping[str, Any], limits: Limits) -> float:
-    seconds = _number({"seconds": fields.get("seconds")}, "seconds", float, 0, limits.max_seconds)
-    seconds = float(seconds)
+    seconds = float(_number(fields, "seconds", float, 0, limits.max_seconds))
     if seconds <= 0:
         raise ApiError(400, f"seconds must be > 0, got {seconds:g}", "seconds")
     return seconds
@@ -291,6 +290,5 @@ def write_previews(video: Path, thumbnail: Path, sheet: Path, cells: int = 16) -
     for i, f in enumerate(frames):
         grid[(i // cols) * h : (i // cols + 1) * h, (i % cols) * w : (i % cols + 1) * w] = f
     for path, image, fmt in ((thumbnail, frames[k // 2], "WEBP"), (sheet, grid, "JPEG")):
-        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
-        Image.fromarray(image).save(tmp, fmt, quality=90)
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            Image.fromarray(image).save(tmp, fmt, quality=90)

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from kinetoscope.media import read_video, write_video
+from kinetoscope.media import atomic_file, read_video, write_video
 from kinetoscope.pipeline import Inputs, Pipeline, Request, fade, model_folders, size_for
 from kinetoscope.studio.mux import write_episode
 from kinetoscope.studio.storyboard import Shot, Storyboard
@@ -138,9 +138,8 @@ def _reference(pipe: Pipeline, look: str, seed: int, width: int, height: int, fp
         return np.asarray(Image.open(path).convert("RGB"))
     req = Request(prompt, width, height, 1, fps, seed, options.steps, options.guidance)
     image = pipe.generate(req, progress=False).frames[0]
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(image).save(tmp)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(image).save(tmp, "PNG")
     return image
 
 
@@ -204,13 +203,11 @@ def _speech(board: Storyboard, shot: Shot, project: Path) -> list[tuple[Cue, np.
 
 
 def _write_wav(path: Path, audio: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with wave.open(str(tmp), "wb") as w:
+    with atomic_file(path) as tmp, wave.open(str(tmp), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(RATE)
         w.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
-    tmp.replace(path)
 
 
 def _assemble(pipe: Pipeline, board: Storyboard, shots: list[Rendered], options: DramaOptions
@@ -262,10 +259,8 @@ def finish(frame: np.ndarray, t: float, cues: list[Cue], upscale: int) -> np.nda
 
 
 def _cover(frame: np.ndarray, title: str, path: Path) -> None:
-    image = burn(frame, title)
-    tmp = path.with_name(f".{path.name}.tmp.jpg")
-    Image.fromarray(image).save(tmp, "JPEG", quality=92)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        Image.fromarray(burn(frame, title)).save(tmp, "JPEG", quality=92)
 
 
 def consistency(board: Storyboard, made: dict[str, Rendered], refs: dict[str, np.ndarray],

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from kinetoscope.media import atomic_file
 from kinetoscope.studio.subtitles import Cue
 
 # mov_text's encoder will not open without an ASS header; the track itself is plain text (tx3g)
@@ -25,47 +24,40 @@ def write_episode(path: str | Path, frames: Iterable[np.ndarray], fps: float, au
     to AAC, ``cues`` to a mov_text track; the file appears at ``path`` only when complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-", suffix=".mp4")
-    os.close(fd)
-    try:
-        with av.open(tmp, "w") as out:
-            rate_q = Fraction(fps).limit_denominator(1001)
-            video = out.add_stream("libx264", rate=rate_q)
-            video.pix_fmt = "yuv420p"
-            video.options = {"crf": str(crf), "movflags": "+faststart"}
-            sound = out.add_stream("aac", rate=rate)
-            sound.layout = "mono"
-            subs = out.add_stream("mov_text")
-            subs.codec_context.subtitle_header = _ASS
-            subs.time_base = Fraction(1, 1000)
-            subs.metadata["language"] = language
-            opened = False
-            for i, frame in enumerate(frames):
-                if not opened:
-                    video.height, video.width = frame.shape[:2]
-                    opened = True
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                vf.pts = i
-                out.mux(video.encode(vf))
-            out.mux(video.encode())
-            for k in range(0, len(audio), 1024):
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, k : k + 1024], np.float32),
-                                                format="fltp", layout="mono")  # fmt: skip
-                af.sample_rate, af.pts = rate, k
-                out.mux(sound.encode(af))
-            out.mux(sound.encode())
-            for cue in cues:
-                data = cue.text.encode("utf-8")
-                packet = av.Packet(struct.pack(">H", len(data)) + data)
-                start = round(cue.start * 1000)
-                packet.stream, packet.time_base = subs, Fraction(1, 1000)
-                packet.pts = packet.dts = start
-                packet.duration = max(1, round(cue.end * 1000) - start)
-                out.mux(packet)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp, av.open(str(tmp), "w", format="mp4") as out:
+        rate_q = Fraction(fps).limit_denominator(1001)
+        video = out.add_stream("libx264", rate=rate_q)
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": str(crf), "movflags": "+faststart"}
+        sound = out.add_stream("aac", rate=rate)
+        sound.layout = "mono"
+        subs = out.add_stream("mov_text")
+        subs.codec_context.subtitle_header = _ASS
+        subs.time_base = Fraction(1, 1000)
+        subs.metadata["language"] = language
+        opened = False
+        for i, frame in enumerate(frames):
+            if not opened:
+                video.height, video.width = frame.shape[:2]
+                opened = True
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts = i
+            out.mux(video.encode(vf))
+        out.mux(video.encode())
+        for k in range(0, len(audio), 1024):
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, k : k + 1024], np.float32),
+                                            format="fltp", layout="mono")  # fmt: skip
+            af.sample_rate, af.pts = rate, k
+            out.mux(sound.encode(af))
+        out.mux(sound.encode())
+        for cue in cues:
+            data = cue.text.encode("utf-8")
+            packet = av.Packet(struct.pack(">H", len(data)) + data)
+            start = round(cue.start * 1000)
+            packet.stream, packet.time_base = subs, Fraction(1, 1000)
+            packet.pts = packet.dts = start
+            packet.duration = max(1, round(cue.end * 1000) - start)
+            out.mux(packet)
     return path
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from PIL import Image
 
 from kinetoscope import __version__
+from kinetoscope.data.shards import atomic_write_text
+from kinetoscope.media import atomic_file
 
 
 @dataclass(frozen=True)
@@ -28,16 +30,9 @@ class Animation:
     loop: bool  # a seamless loop, or a one-shot (an explosion)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _atomic_image(path: Path, image: Image.Image, **kw) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    image.save(tmp, **kw)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        image.save(tmp, **kw)
 
 
 def write_sheet(png: Path, animations: list[Animation]) -> dict[str, Path]:
@@ -63,8 +58,8 @@ def write_sheet(png: Path, animations: list[Animation]) -> dict[str, Path]:
             "format": "RGBA8888", "size": {"w": atlas.shape[1], "h": atlas.shape[0]}, "scale": "1",
             "frameTags": tags, "layers": [{"name": "sprite", "opacity": 255, "blendMode": "normal"}], "slices": []}
     paths = {"png": png, "json": png.with_suffix(".json"), "tres": png.with_suffix(".tres")}
-    _atomic_text(paths["json"], json.dumps({"frames": frames, "meta": meta}, indent=1) + "\n")
-    _atomic_text(paths["tres"], godot_sprite_frames(png.name, animations, w, h))
+    atomic_write_text(paths["json"], json.dumps({"frames": frames, "meta": meta}, indent=1) + "\n")
+    atomic_write_text(paths["tres"], godot_sprite_frames(png.name, animations, w, h))
     for anim in animations:
         for ext in ("gif", "webp", "apng"):
             path = png.with_name(f"{png.stem}_{anim.name}.{ext}")

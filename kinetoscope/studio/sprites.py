@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from kinetoscope.errors import KinetoscopeError
+from kinetoscope.media import atomic_file
 from kinetoscope.pipeline import Inputs, Pipeline, Request
 from kinetoscope.sizes import SPATIAL_MULTIPLE
 from kinetoscope.studio.matte import CUT, key_color, key_distance, matte
@@ -199,9 +200,8 @@ def character_sheet(prompt: str, out: str | Path, variants: int = 8, size: int =
         draw.text((x + cell / 2, y + cell + 2), f"seed {s}", font=font(label), fill=(230, 230, 230), anchor="ma")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    sheet.save(tmp, "PNG")
-    tmp.replace(out)
+    with atomic_file(out) as tmp:
+        sheet.save(tmp, "PNG")
     out.with_suffix(".json").write_text(json.dumps({"prompt": prompt, "size": size, "steps": steps, "variants": [
         {"seed": s, "cell": {"x": (i % cols) * cell, "y": (i // cols) * (cell + label + 6), "w": cell, "h": cell}}
         for i, s in enumerate(seeds)]}, indent=1) + "\n")  # fmt: skip

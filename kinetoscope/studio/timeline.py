@@ -14,6 +14,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
+from kinetoscope.media import atomic_file
 from kinetoscope.studio.subtitles import Cue
 
 
@@ -61,7 +62,6 @@ def write_timeline(path: Path, board, placed: list[tuple[str, int]], made: dict,
                                                 marked_range=otio.opentime.TimeRange(_rt(a, 1000), _rt(b - a, 1000))))
     timeline.tracks.append(video)
     timeline.tracks.append(audio)
-    tmp = path.with_name(f".{path.name}.tmp")
-    otio.adapters.write_to_file(timeline, str(tmp), adapter_name="otio_json")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        otio.adapters.write_to_file(timeline, str(tmp), adapter_name="otio_json")
     return path
