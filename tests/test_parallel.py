@@ -96,3 +96,13 @@ def test_fsdp_is_refused_for_the_vae(world, capsys):
 
     assert main(["train", "vae", "--config", "tiny", "--data", str(world), "-o", "/tmp/x", "--parallel", "fsdp"]) == 2
     assert "for the DiT" in capsys.readouterr().err
+
+
+def test_the_gpu_check_script_runs_its_path_on_the_cpu(world):
+    """scripts/gpu_check.sh with CPU=1: the same torchrun + FSDP + report path, tiny preset, on this machine's
+    world (no GPU was ever lent to run it for real; its CUDA lines are the only ones this does not reach)."""
+    env = {**os.environ, "CPU": "1", "WORK": str(world.parent), "PY": sys.executable, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", "scripts/gpu_check.sh", "3"], cwd=Path(__file__).parents[1], env=env,
+                       capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "steps 3," in r.stdout and "samples/s" in r.stdout and "MFU" in r.stdout

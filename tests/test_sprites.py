@@ -92,6 +92,18 @@ def test_the_matte_matches_the_true_mask_of_world_sprites(tmp_path):
         assert np.where(true, alpha == 255, alpha == 0).mean() >= 0.95
 
 
+def test_the_matte_drops_stray_specks_and_keeps_the_sprite():
+    """A decoder's off-key corner pixel is not sprite; a sprite's own pixels stay, however thin."""
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    frames[...] = (0, 255, 0)
+    frames[:, 10:20, 12:14] = (200, 40, 40)  # a thin 2-pixel-wide body
+    frames[:, 0, 0] = (90, 90, 90)  # a stray corner pixel
+    frames[:, 30, 5:7] = (90, 90, 90)  # a stray pair
+    alpha = matte(frames, np.array([0, 255, 0], np.uint8))[..., 3]
+    assert (alpha[:, 10:20, 12:14] == 255).all()
+    assert alpha[:, 0, 0].max() == 0 and alpha[:, 30].max() == 0
+
+
 def test_despill_takes_the_key_glow_off_edges_only():
     rgb = np.array([[[10.0, 200, 20], [200, 50, 210], [120, 100, 90]]])
     assert despill(rgb, np.array([0, 255, 0]))[0, 0].tolist() == [10, 20, 20]  # green glow gone

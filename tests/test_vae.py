@@ -8,14 +8,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from kinetoscope.errors import SizeError
+from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.models.vae import PRESETS, VAE, CausalCache
 from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream, ramp, tile_starts
+from kinetoscope.train.vae import PRESETS as TRAIN_PRESETS
+from kinetoscope.train.vae import train_vae
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
 
@@ -136,7 +140,7 @@ def world(tmp_path_factory):
 def test_training_runs_and_saves(world, tmp_path):
     run = tmp_path / "run"
     p = _train(world, run)
-    out, err = p.communicate(timeout=300)
+    _out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     for name in ("model.safetensors", "config.json", "state.pt", "metrics.jsonl"):
         assert (run / name).exists()
@@ -170,7 +174,8 @@ def test_torchrun_two_processes(world, tmp_path):
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
            "-m", "kinetoscope", "train", "vae", "--config", "tiny", "--data", str(world), "-o", str(run), "--steps", "4"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(_losses(run)) == 4 and (run / "model.safetensors").exists()
 
@@ -195,3 +200,19 @@ def test_tiled_matches_one_shot_with_the_bundled_vae():
     z = encode_stream(bundled, frames, StreamConfig(chunk=4, tile=64, overlap=32))
     tiled = np.stack(list(decode_stream(bundled, z, StreamConfig(chunk=4, tile=64, overlap=32))))
     assert psnr(frames_to_tensor(tiled)[None], one_shot.clamp(-1, 1)) > TILED_PSNR_MIN
+
+
+def test_decoder_only_fine_tune_keeps_the_latent_space(world, tmp_path):
+    """decoder_only leaves the encoder and the latent normalization bit-identical (a DiT trained on them stays
+    valid) and trains the decoder; without a VAE to start from it is refused."""
+    cfg = replace(TRAIN_PRESETS["tiny"], steps=2)
+    train_vae(cfg, [world], tmp_path / "base", progress=False)
+    train_vae(replace(cfg, decoder_only=True, seed=1), [world], tmp_path / "dec", progress=False, init=tmp_path / "base")
+    base, dec = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("base", "dec"))
+    kept = [k for k in base if not k.startswith("decoder.")]
+    assert "shift" in kept and any(k.startswith("encoder.") for k in kept)
+    for k in kept:
+        torch.testing.assert_close(dec[k], base[k], rtol=0, atol=0)
+    assert any(not torch.equal(dec[k], base[k]) for k in base if k.startswith("decoder."))
+    with pytest.raises(KinetoscopeError, match="--init"):
+        train_vae(replace(cfg, decoder_only=True), [world], tmp_path / "none", progress=False)

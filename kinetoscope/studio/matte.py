@@ -4,18 +4,21 @@ Sprites are generated "on a transparent background", which the model (like the w
 flat key color: green, magenta or blue, whichever is farthest from the sprite's colors. The key is read from a ring
 just inside the frame's border. A pixel more than CUT Lab units from the key is sprite (hard alpha, as pixel art
 wants; ``soft=True`` ramps from NEAR to FAR instead), and the key's share is taken back out of every edge pixel by
-its soft coverage (unmixing), so edges do not glow green. Measured against world sprites whose true mask is known
+its soft coverage (unmixing), so edges do not glow green. Islands of a few pixels (a decoder's stray corner pixel) are
+dropped. Measured against world sprites whose true mask is known
 (benchmarks/sprites.py): CUT was chosen there, on clips through the VAE.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from kinetoscope.evaluate.colors import rgb_to_lab
 
 CUT = 32.0  # Lab distance from the key past which a pixel is sprite (hard alpha: pixel art has no soft edges)
 NEAR, FAR = 18.0, 45.0  # soft alpha: below NEAR fully transparent, above FAR fully opaque
+SPECK = 3  # kept islands of at most this many pixels are decoder noise (often a frame's corner pixel), not sprite
 
 
 def key_color(frames: np.ndarray, inset: int = 2, ring: int = 4) -> np.ndarray:
@@ -46,8 +49,19 @@ def matte(frames: np.ndarray, key: np.ndarray | None = None, soft: bool = False)
     rgb = frames.astype(np.float32)
     unmixed = (rgb - (1 - coverage) * key.astype(np.float32)) / np.maximum(coverage, 0.25)
     alpha = coverage[..., 0] if soft else (d > CUT).astype(np.float32)
+    alpha = np.where(despeckle(alpha > 0), alpha, 0)
     rgb = np.where(alpha[..., None] > 0, despill(np.clip(unmixed, 0, 255), key), 0)
     return np.concatenate([rgb, alpha[..., None] * 255], axis=-1).round().astype(np.uint8)
+
+
+def despeckle(kept: np.ndarray) -> np.ndarray:
+    """(T, H, W) bool with every 8-connected island of at most SPECK pixels cleared, frame by frame."""
+    out = kept.copy()
+    for frame in out:
+        labels, n = ndi.label(frame, structure=np.ones((3, 3), bool))
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        frame[(sizes <= SPECK)[labels] & frame] = False
+    return out
 
 
 def despill(rgb: np.ndarray, key: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ Loss = L1 + w_ssim * (1 - SSIM) + w_kl * KL, on fixed-size spacetime crops of wo
 photos (data/crops.py), images as 1-frame crops in the same run. bf16 autocast on CPU (measured ~2x over fp32 here;
 fp16 is unusable on this CPU). Every batch and every sampled latent is a pure function of (seed, step, rank), and the
 optimizer state is checkpointed with the weights, so a killed run resumes to the same losses. Under torchrun each
-rank draws its own crops and DDP averages the gradients.
+rank draws its own crops and DDP averages the gradients. `decoder_only` fine-tunes the decoder of a trained VAE with
+its encoder frozen, so the latents (and a DiT trained on them) stay valid while reconstructions sharpen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from kinetoscope.data.crops import CropMix, CropSource
+from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.quality import psnr, ssim_map
 from kinetoscope.models.vae import PRESETS as MODEL_PRESETS
 from kinetoscope.models.vae import VAE, VAEConfig
@@ -52,6 +54,7 @@ class VAETrainConfig:
     w_kl: float = 1e-6
     seed: int = 0
     bf16: bool = True
+    decoder_only: bool = False  # fine-tune the decoder alone: the latent space (and any DiT trained on it) stays valid
     save_every: int = 250
     log_every: int = 10
     mix: CropMix = field(default_factory=CropMix)
@@ -85,10 +88,14 @@ def train_vae(cfg: VAETrainConfig, data: list[str | Path], run: str | Path, resu
               init: str | Path | None = None) -> dict:
     """Train (or resume) a VAE into RUN, from scratch or from INIT's weights; returns the final step's metrics."""
     run = Path(run)
+    if cfg.decoder_only and init is None and not resume:
+        raise KinetoscopeError("decoder_only fine-tunes a trained VAE's decoder: give --init RUN")
     d = setup_distributed()
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     vae = VAE(MODEL_PRESETS[cfg.model])
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    vae.encoder.requires_grad_(not cfg.decoder_only)
+    trained = vae.decoder.parameters() if cfg.decoder_only else vae.parameters()
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     start = 0
     if resume:
         state = load_checkpoint(run, vae)
@@ -129,7 +136,8 @@ def train_vae(cfg: VAETrainConfig, data: list[str | Path], run: str | Path, resu
         if d.world > 1:
             torch.distributed.barrier()
     if d.main:
-        calibrate_latents(vae, source, cfg)
+        if not cfg.decoder_only:  # a frozen encoder keeps the init's latent normalization
+            calibrate_latents(vae, source, cfg)
         save_checkpoint(run, vae, config, {"step": cfg.steps, "optimizer": opt.state_dict()})
     teardown_distributed()
     return last
