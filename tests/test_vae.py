@@ -15,11 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from kinetoscope.data.latents import vae_id
 from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.models.vae import PRESETS, VAE, CausalCache
 from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream, ramp, tile_starts
 from kinetoscope.train.vae import PRESETS as TRAIN_PRESETS
-from kinetoscope.train.vae import train_vae
+from kinetoscope.train.vae import load_vae, train_vae
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
 
@@ -203,8 +204,8 @@ def test_tiled_matches_one_shot_with_the_bundled_vae():
 
 
 def test_decoder_only_fine_tune_keeps_the_latent_space(world, tmp_path):
-    """decoder_only leaves the encoder and the latent normalization bit-identical (a DiT trained on them stays
-    valid) and trains the decoder; without a VAE to start from it is refused."""
+    """decoder_only leaves the encoder and the latent normalization bit-identical (a DiT trained on them and its
+    latent cache stay valid) and trains the decoder; without a VAE to start from it is refused."""
     cfg = replace(TRAIN_PRESETS["tiny"], steps=2)
     train_vae(cfg, [world], tmp_path / "base", progress=False)
     train_vae(replace(cfg, decoder_only=True, seed=1), [world], tmp_path / "dec", progress=False, init=tmp_path / "base")
@@ -214,5 +215,6 @@ def test_decoder_only_fine_tune_keeps_the_latent_space(world, tmp_path):
     for k in kept:
         torch.testing.assert_close(dec[k], base[k], rtol=0, atol=0)
     assert any(not torch.equal(dec[k], base[k]) for k in base if k.startswith("decoder."))
+    assert vae_id(load_vae(tmp_path / "dec")) == vae_id(load_vae(tmp_path / "base"))  # the DiT's latent cache is kept
     with pytest.raises(KinetoscopeError, match="--init"):
         train_vae(replace(cfg, decoder_only=True), [world], tmp_path / "none", progress=False)

@@ -1,7 +1,8 @@
 """The latent cache: every clip of a shard encoded once by the VAE, and its captions once by the text encoder.
 
 DiT training never touches pixels: it reads this cache. It lives beside the manifest in ``latents-<vae id>/`` (the
-id is a hash of the VAE's weights, so a retrained VAE gets a fresh cache), as safetensors chunks of CHUNK clips:
+id is a hash of the encoder's weights and the latent normalization, so a retrained encoder gets a fresh cache and a
+decoder-only fine-tune keeps it), as safetensors chunks of CHUNK clips:
 ``z.<i>`` the normalized latent mean (C, T', H', W') and, per caption kind k, ``tok.<k>.<i>`` (L, 384) the token
 embeddings (real tokens only) and ``pool.<k>.<i>`` (384,). ``index.json`` lists the chunks; writing is resumable
 chunk by chunk (atomic files), and the empty caption's embedding (the unconditional one) is stored once.
@@ -31,9 +32,12 @@ INDEX = "index.json"
 
 
 def vae_id(vae: VAE) -> str:
-    """A short hash of the VAE's weights and latent normalization: the cache's name."""
+    """A short hash of what the latents depend on, the encoder's weights and the latent normalization (not the
+    decoder): the cache's name."""
     h = hashlib.sha256()
     for k, v in sorted(vae.state_dict().items()):
+        if k.startswith("decoder."):
+            continue
         h.update(k.encode())
         h.update(v.detach().float().numpy().tobytes())
     return h.hexdigest()[:12]
