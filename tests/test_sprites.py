@@ -52,8 +52,9 @@ def _schema(x):
 
 @pytest.fixture(scope="module")
 def sheet(tmp_path_factory) -> Path:
+    """A real (if small) sheet: at 32 px, 2 steps drew no sprite at all, only stray pixels the matte now drops."""
     out = tmp_path_factory.mktemp("sprites") / "hero.png"
-    r = subprocess.run(KINETOSCOPE + ["sprites", "a red knight", "-o", str(out), "--size", "32", "--steps", "2",
+    r = subprocess.run(KINETOSCOPE + ["sprites", "a red knight", "-o", str(out), "--size", "32", "--steps", "6",
                                       "--actions", "idle,walk,attack"],
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -146,7 +147,7 @@ def test_bad_sprite_requests_are_one_line(tmp_path, capsys, flags, message):
 
 def test_the_character_design_sheet_labels_every_seed(tmp_path):
     out = tmp_path / "looks.png"
-    assert main(["character", "a green robot", "-o", str(out), "--variants", "6", "--size", "32", "--steps", "2",
+    assert main(["character", "a green robot", "-o", str(out), "--variants", "6", "--size", "32", "--steps", "6",
                  "--seed", "40"]) == 0  # fmt: skip
     meta = json.loads(out.with_suffix(".json").read_text())
     assert [v["seed"] for v in meta["variants"]] == list(range(40, 46))
