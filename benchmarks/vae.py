@@ -282,9 +282,10 @@ def markdown(res: dict) -> str:
             f"peak({st['frames'][1]})/peak({st['frames'][0]}) = {st['peak_ratio']:.3f}" if st["peak_ratio"] else ""]  # fmt: skip
     if res.get("quality"):
         qrows = [[r["source"], f"{r['size']}", r["frames"] if r["source"] != "photo" else 1, r["n"], f"{r['psnr']:.2f}",
-                  f"{r['ssim']:.4f}"] for r in res["quality"]["rows"]]  # fmt: skip
+                  f"{r['ssim']:.4f}", "-" if r.get("seam") is None else f"{r['seam']:.2f} ({r['seam_input']:.2f})"]
+                 for r in res["quality"]["rows"]]  # fmt: skip
         out += ["", f"### Held-out quality ({res['quality']['weights']})", "",
-                table(["source", "short side", "T", "n", "PSNR dB", "SSIM"], qrows)]  # fmt: skip
+                table(["source", "short side", "T", "n", "PSNR dB", "SSIM", "latent-frame seam (input)"], qrows)]  # fmt: skip
     return "\n".join(out)
 
 

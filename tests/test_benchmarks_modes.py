@@ -84,3 +84,17 @@ def test_unknown_mode_is_one_line(tmp_path):
     r = subprocess.run([*SCRIPT, "--modes", "warp", "-o", str(tmp_path / "x.json")], capture_output=True, text=True,
                        timeout=120, check=False)  # fmt: skip
     assert r.returncode == 2 and "unknown ['warp']" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_seams_benchmark_reads_the_input_as_even_and_writes_its_json(tmp_path):
+    """benchmarks/seams.py on 3 cases with the bundled VAE: the world's own clips step evenly through a latent frame
+    and pass the seam measure at both places; the JSON holds the phases and both seams for input and round trip."""
+    out = tmp_path / "seams.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "seams.py"), "--cases", "3", "-o", str(out)]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "at 17 (boundary)" in result.stdout
+    res = json.loads(out.read_text())
+    assert len(res["steps_by_phase"]["roundtrip"]) == 4
+    assert res["seams"]["input"]["17"]["pass"] == 1.0 and res["seams"]["input"]["19"]["pass"] == 1.0
+    assert set(res["seams"]["roundtrip"]) == {"17", "19"}

@@ -17,10 +17,11 @@ from safetensors.torch import load_file
 
 from kinetoscope.data.latents import vae_id
 from kinetoscope.errors import KinetoscopeError, SizeError
+from kinetoscope.evaluate.reconstruction import latent_seam
 from kinetoscope.models.vae import PRESETS, VAE, CausalCache
 from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream, ramp, tile_starts
 from kinetoscope.train.vae import PRESETS as TRAIN_PRESETS
-from kinetoscope.train.vae import load_vae, train_vae
+from kinetoscope.train.vae import load_vae, train_vae, vae_loss
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
 
@@ -208,7 +209,8 @@ def test_decoder_only_fine_tune_keeps_the_latent_space(world, tmp_path):
     latent cache stay valid) and trains the decoder; without a VAE to start from it is refused."""
     cfg = replace(TRAIN_PRESETS["tiny"], steps=2)
     train_vae(cfg, [world], tmp_path / "base", progress=False)
-    train_vae(replace(cfg, decoder_only=True, seed=1), [world], tmp_path / "dec", progress=False, init=tmp_path / "base")
+    train_vae(replace(cfg, decoder_only=True, seed=1, w_temporal=1.0), [world], tmp_path / "dec", progress=False,
+              init=tmp_path / "base")  # fmt: skip
     base, dec = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("base", "dec"))
     kept = [k for k in base if not k.startswith("decoder.")]
     assert "shift" in kept and any(k.startswith("encoder.") for k in kept)
@@ -218,3 +220,17 @@ def test_decoder_only_fine_tune_keeps_the_latent_space(world, tmp_path):
     assert vae_id(load_vae(tmp_path / "dec")) == vae_id(load_vae(tmp_path / "base"))  # the DiT's latent cache is kept
     with pytest.raises(KinetoscopeError, match="--init"):
         train_vae(replace(cfg, decoder_only=True), [world], tmp_path / "none", progress=False)
+
+
+def test_temporal_loss_and_latent_seam_see_the_flicker_where_latent_frames_meet():
+    """A reconstruction that is off by a constant has the input's frame steps (temporal term 0); one that jumps at
+    every 4th step (where latent frames meet) is penalized and reads as a seam ratio far above the input's 1."""
+    cfg = replace(TRAIN_PRESETS["tiny"], w_temporal=1.0)
+    ramp_clip = torch.linspace(-0.5, 0.5, 17)[None, None, :, None, None].expand(1, 3, 17, 8, 8)  # steady steps
+    stats = torch.zeros(1, 4, 5, 1, 1), torch.zeros(1, 4, 5, 1, 1)
+    assert float(vae_loss(cfg, ramp_clip, ramp_clip + 0.1, *stats)["temporal"]) == pytest.approx(0.0, abs=1e-6)
+    flicker = ramp_clip + 0.1 * ((torch.arange(17) + 3) // 4)[None, None, :, None, None]  # jumps 0->1, 4->5, ...
+    assert float(vae_loss(cfg, ramp_clip, flicker, *stats)["temporal"]) > 0.005
+    assert float(vae_loss(cfg, ramp_clip[:, :, :1], flicker[:, :, :1], *stats)["temporal"]) == 0.0  # an image
+    seam, seam_input = latent_seam(flicker, ramp_clip, time=4)
+    assert seam_input == pytest.approx(1.0) and seam > 2.0

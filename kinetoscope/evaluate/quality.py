@@ -28,7 +28,8 @@ def ssim_map(x: Tensor, y: Tensor) -> Tensor:
     b, c, t, h, w = x.shape
     x = ((x.float() + 1) / 2).transpose(1, 2).reshape(b * t, c, h, w)  # (B*T, C, H, W) in [0, 1]
     y = ((y.float() + 1) / 2).transpose(1, 2).reshape(b * t, c, h, w)
-    size = min(11, h, w) | 1
+    size = min(11, h, w)
+    size -= 1 - size % 2  # odd, and no larger than the frame (8 px gives 7, not 9)
     g = _gaussian(size).to(x)
     k = (g[:, None] * g[None, :]).expand(c, 1, size, size)  # (C, 1, k, k) depthwise window
 

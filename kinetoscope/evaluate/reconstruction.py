@@ -1,5 +1,5 @@
 """The reconstruction suite: how well a VAE gives back held-out data, per source (world clips, real footage, photos)
-and size, as PSNR and SSIM of its one-shot encode + decode."""
+and size, as PSNR and SSIM of its one-shot encode + decode, and for clips the flicker where latent frames meet."""
 
 from __future__ import annotations
 
@@ -34,20 +34,42 @@ def heldout_sets(side: int, world_n: int, real_windows: int, frames: int = 17) -
     return sets
 
 
+def latent_seam(recon: torch.Tensor, x: torch.Tensor, time: int) -> tuple[float, float]:
+    """(reconstruction, input) ratios of the mean frame step |frame t+1 - frame t| where one latent frame's frames end
+    and the next one's begin (t = time * k) over the mean step everywhere else, for clips (B, 3, T, H, W). About 1 for the
+    input; a decoder that jumps at those seams flickers every `time` frames, even on a still scene."""
+
+    def ratio(v: torch.Tensor) -> float:
+        steps = v.float().diff(dim=2).abs().mean(dim=(0, 1, 3, 4))  # (T - 1,): step t is frame t -> t + 1
+        seam = torch.arange(len(steps)) % time == 0
+        return float(steps[seam].mean() / steps[~seam].mean().clamp_min(1e-6))
+
+    return ratio(recon), ratio(x)
+
+
 @torch.no_grad()
 def reconstruction(vae: VAE, sides: list[int], world_n: int, real_windows: int, verbose: bool = True) -> list[dict]:
-    """One row per (size, source): clip count, mean PSNR (dB) and SSIM of the VAE's round trip."""
+    """One row per (size, source): clip count, mean PSNR (dB) and SSIM of the VAE's round trip, and for clips the
+    latent-frame seam ratio of the round trip and of the input (`latent_seam`, over all the source's clips)."""
     rows = []
     for side in sides:
         for source, clips in heldout_sets(side, world_n, real_windows).items():
             p = q = 0.0
+            ys, xs = [], []
             for i in range(0, len(clips), 4):
                 x = torch.stack([frames_to_tensor(c) for c in clips[i : i + 4]])  # (B, 3, T, side, side)
                 y = vae.decode(vae.encode(x))
                 p, q = p + psnr(y, x) * len(x), q + ssim(y, x) * len(x)
+                ys.append(y.clamp(-1, 1))
+                xs.append(x)
             n = len(clips)
-            rows.append({"source": source, "size": side, "frames": clips.shape[1], "n": n, "psnr": round(p / n, 3),
-                         "ssim": round(q / n, 4)})  # fmt: skip
+            row = {"source": source, "size": side, "frames": clips.shape[1], "n": n, "psnr": round(p / n, 3),
+                   "ssim": round(q / n, 4), "seam": None, "seam_input": None}  # fmt: skip
+            if clips.shape[1] > vae.cfg.time_factor + 1:
+                seam, seam_input = latent_seam(torch.cat(ys), torch.cat(xs), vae.cfg.time_factor)
+                row.update(seam=round(seam, 3), seam_input=round(seam_input, 3))
+            rows.append(row)
             if verbose:
-                print(f"  reconstruction {source} {side}px: psnr {p / n:.2f} ssim {q / n:.4f} (n={n})", file=sys.stderr)
+                print(f"  reconstruction {source} {side}px: psnr {p / n:.2f} ssim {q / n:.4f} seam {row['seam']} "
+                      f"(input {row['seam_input']}) (n={n})", file=sys.stderr)  # fmt: skip
     return rows

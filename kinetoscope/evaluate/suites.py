@@ -192,9 +192,11 @@ def markdown(report: dict) -> str:
     for key, bar in modes_suite.BARS.items():
         if key in m:
             out.append(f"| {key.replace('_', ' ')} | {_rate(m[key])} | >= {bar:.0%} |")
-    out += ["", "| reconstruction (held-out) | size | clips | PSNR dB | SSIM |", "|---|---|---|---|---|"]
+    out += ["", "| reconstruction (held-out) | size | clips | PSNR dB | SSIM | latent-frame seam (input) |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
     for r in report["reconstruction"]:
-        out.append(f"| {r['source']} | {r['size']} | {r['n']} | {r['psnr']:.2f} | {r['ssim']:.3f} |")
+        seam = "-" if r.get("seam") is None else f"{r['seam']:.2f} ({r['seam_input']:.2f})"
+        out.append(f"| {r['source']} | {r['size']} | {r['n']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {seam} |")
     t = report["seconds"]
     out += ["", "seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in t.items())]
     return "\n".join(out)

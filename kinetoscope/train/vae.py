@@ -1,6 +1,6 @@
 """`kinetoscope train vae`: the VAE's training loop.
 
-Loss = L1 + w_ssim * (1 - SSIM) + w_kl * KL, on fixed-size spacetime crops of world clips, real footage and real
+Loss = L1 + w_ssim * (1 - SSIM) + w_temporal * L1 of frame steps + w_kl * KL, on fixed-size spacetime crops of world clips, real footage and real
 photos (data/crops.py), images as 1-frame crops in the same run. bf16 autocast on CPU (measured ~2x over fp32 here;
 fp16 is unusable on this CPU). Every batch and every sampled latent is a pure function of (seed, step, rank), and the
 optimizer state is checkpointed with the weights, so a killed run resumes to the same losses. Under torchrun each
@@ -52,6 +52,7 @@ class VAETrainConfig:
     voxels: int = 6 * 9 * 64 * 64  # per rank and step: batch = voxels // (frames * size^2)
     w_ssim: float = 0.5
     w_kl: float = 1e-6
+    w_temporal: float = 0.0  # L1 between frame steps (frame t+1 - frame t) of the reconstruction and of the input
     seed: int = 0
     bf16: bool = True
     decoder_only: bool = False  # fine-tune the decoder alone: the latent space (and any DiT trained on it) stays valid
@@ -76,12 +77,16 @@ def step_shape(cfg: VAETrainConfig, step: int) -> tuple[int, int]:
 
 
 def vae_loss(cfg: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> dict:
-    """The loss terms, in fp32."""
-    recon, mean, logvar = recon.float(), mean.float(), logvar.float()
+    """The loss terms, in fp32. The temporal term matches the frame steps: per-pixel L1 alone let the decoder jump
+    where one latent frame's four frames end and the next one's begin (every 4th step about 1.8x the others on the
+    v2 VAE's round trips of world clips, a flicker even on a still scene); a 1-frame crop has no steps, so 0."""
+    recon, mean, logvar = recon.float(), mean.float(), logvar.float()  # x, recon: (B, 3, T, H, W)
     l1 = (recon - x).abs().mean()
     structural = 1 - ssim_map(recon, x).mean()
     kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
-    return {"loss": l1 + cfg.w_ssim * structural + cfg.w_kl * kl, "l1": l1, "ssim": 1 - structural, "kl": kl}
+    temporal = (recon.diff(dim=2) - x.diff(dim=2)).abs().mean() if x.shape[2] > 1 else recon.new_zeros(())
+    loss = l1 + cfg.w_ssim * structural + cfg.w_temporal * temporal + cfg.w_kl * kl
+    return {"loss": loss, "l1": l1, "ssim": 1 - structural, "temporal": temporal, "kl": kl}
 
 
 def train_vae(cfg: VAETrainConfig, data: list[str | Path], run: str | Path, resume: bool = False, progress: bool = True,
