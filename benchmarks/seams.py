@@ -33,9 +33,8 @@ from kinetoscope.train.vae import load_vae
 BOUNDARY, INSIDE = 17, 19  # output frames where a seam is measured: the first of a latent frame, and one inside it
 
 
-def steps_by_phase(frames: np.ndarray, time: int) -> np.ndarray:
-    """Mean |frame t+1 - frame t| of uint8 frames (T, H, W, 3), grouped by t mod time: (time,)."""
-    steps = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))  # (T - 1,)
+def by_phase(steps: np.ndarray, time: int) -> np.ndarray:
+    """Per-step values (T - 1,) averaged by the step's place in a latent frame, t mod time: (time,)."""
     return np.array([steps[p::time].mean() for p in range(time)])
 
 
@@ -49,6 +48,7 @@ def seam_summary(ratios: list[float]) -> dict:
 
 @torch.no_grad()
 def measure(vae_dir: str, cases: int) -> dict:
+    """The VAE's round trip of the modes' first `cases` cases: steps by phase and the two seams, input beside it."""
     vae = load_vae(vae_dir).eval()
     time = vae.cfg.time_factor
     phase = {"input": [], "roundtrip": [], "error": []}
@@ -56,10 +56,9 @@ def measure(vae_dir: str, cases: int) -> dict:
     for case in draw_cases(cases, 0, HEIGHT, WIDTH, FRAMES, FPS, "terse"):
         x = case.clip.frames  # (T, H, W, 3) uint8
         y = tensor_to_frames(vae.decode(vae.encode(frames_to_tensor(x)[None]))[0])
-        phase["input"].append(steps_by_phase(x, time))
-        phase["roundtrip"].append(steps_by_phase(y, time))
-        err = np.abs(np.diff(y.astype(np.float32), axis=0) - np.diff(x.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
-        phase["error"].append(np.array([err[p::time].mean() for p in range(time)]))
+        dx, dy = (np.diff(v.astype(np.float32), axis=0) for v in (x, y))  # (T - 1, H, W, 3) frame steps
+        for key, steps in (("input", np.abs(dx)), ("roundtrip", np.abs(dy)), ("error", np.abs(dy - dx))):
+            phase[key].append(by_phase(steps.mean(axis=(1, 2, 3)), time))
         for name, clip in (("input", x), ("roundtrip", y)):
             for at in (BOUNDARY, INSIDE):
                 seams[name][at].append(seam_ratio(clip, at))
