@@ -26,16 +26,12 @@ from common import machine, write_result
 
 from kinetoscope.evaluate.adherence import draw_cases
 from kinetoscope.evaluate.modes import FPS, FRAMES, HEIGHT, SEAM_RATIO, WIDTH, seam_ratio
+from kinetoscope.evaluate.reconstruction import steps_by_phase
 from kinetoscope.media import frames_to_tensor, tensor_to_frames
 from kinetoscope.pipeline import model_folders
 from kinetoscope.train.vae import load_vae
 
 BOUNDARY, INSIDE = 17, 19  # output frames where a seam is measured: the first of a latent frame, and one inside it
-
-
-def by_phase(steps: np.ndarray, time: int) -> np.ndarray:
-    """Per-step values (T - 1,) averaged by the step's place in a latent frame, t mod time: (time,)."""
-    return np.array([steps[p::time].mean() for p in range(time)])
 
 
 def seam_summary(ratios: list[float]) -> dict:
@@ -58,7 +54,7 @@ def measure(vae_dir: str, cases: int) -> dict:
         y = tensor_to_frames(vae.decode(vae.encode(frames_to_tensor(x)[None]))[0])
         dx, dy = (np.diff(v.astype(np.float32), axis=0) for v in (x, y))  # (T - 1, H, W, 3) frame steps
         for key, steps in (("input", np.abs(dx)), ("roundtrip", np.abs(dy)), ("error", np.abs(dy - dx))):
-            phase[key].append(by_phase(steps.mean(axis=(1, 2, 3)), time))
+            phase[key].append(steps_by_phase(steps.mean(axis=(1, 2, 3)), time))
         for name, clip in (("input", x), ("roundtrip", y)):
             for at in (BOUNDARY, INSIDE):
                 seams[name][at].append(seam_ratio(clip, at))

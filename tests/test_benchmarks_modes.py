@@ -87,8 +87,8 @@ def test_unknown_mode_is_one_line(tmp_path):
 
 
 def test_seams_benchmark_reads_the_input_as_even_and_writes_its_json(tmp_path):
-    """benchmarks/seams.py on 3 cases with the bundled VAE: the world's own clips step evenly through a latent frame
-    and pass the seam measure at both places; the JSON holds the phases and both seams for input and round trip."""
+    """benchmarks/seams.py on 3 cases with the bundled VAE: the world's own clips pass the seam measure at a
+    latent-frame boundary and inside one; the JSON holds the four phases and both seams for input and round trip."""
     out = tmp_path / "seams.json"
     cmd = [sys.executable, str(REPO / "benchmarks" / "seams.py"), "--cases", "3", "-o", str(out)]
     result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180, cwd=REPO)

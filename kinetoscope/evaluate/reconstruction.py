@@ -34,15 +34,21 @@ def heldout_sets(side: int, world_n: int, real_windows: int, frames: int = 17) -
     return sets
 
 
+def steps_by_phase(steps: np.ndarray, time: int) -> np.ndarray:
+    """Per-step values (T - 1,), step t being frame t -> t + 1, averaged by the step's place in a latent frame
+    (t mod time; phase 0 is the step into a new latent frame): (time,)."""
+    return np.array([steps[p::time].mean() for p in range(time)])
+
+
 def latent_seam(recon: torch.Tensor, x: torch.Tensor, time: int) -> tuple[float, float]:
-    """(reconstruction, input) ratios of the mean frame step |frame t+1 - frame t| where one latent frame's frames end
-    and the next one's begin (t = time * k) over the mean step everywhere else, for clips (B, 3, T, H, W). About 1 for the
-    input; a decoder that jumps at those seams flickers every `time` frames, even on a still scene."""
+    """(reconstruction, input) ratios of the mean frame step |frame t+1 - frame t| into a new latent frame over the
+    mean step inside one, for clips (B, 3, T, H, W). Near 1 for evenly moving input (0.91 on the held-out world
+    clips; the held-out real footage reads 1.8-1.9 itself, cause not checked); a decoder that eases motion out inside
+    a latent frame and catches up at the next flickers every `time` frames, even on a still scene."""
 
     def ratio(v: torch.Tensor) -> float:
-        steps = v.float().diff(dim=2).abs().mean(dim=(0, 1, 3, 4))  # (T - 1,): step t is frame t -> t + 1
-        seam = torch.arange(len(steps)) % time == 0
-        return float(steps[seam].mean() / steps[~seam].mean().clamp_min(1e-6))
+        phase = steps_by_phase(v.float().diff(dim=2).abs().mean(dim=(0, 1, 3, 4)).numpy(), time)  # (time,)
+        return float(phase[0] / max(phase[1:].mean(), 1e-6))
 
     return ratio(recon), ratio(x)
 

@@ -1,11 +1,12 @@
 """`kinetoscope train vae`: the VAE's training loop.
 
-Loss = L1 + w_ssim * (1 - SSIM) + w_temporal * L1 of frame steps + w_kl * KL, on fixed-size spacetime crops of world clips, real footage and real
-photos (data/crops.py), images as 1-frame crops in the same run. bf16 autocast on CPU (measured ~2x over fp32 here;
-fp16 is unusable on this CPU). Every batch and every sampled latent is a pure function of (seed, step, rank), and the
-optimizer state is checkpointed with the weights, so a killed run resumes to the same losses. Under torchrun each
-rank draws its own crops and DDP averages the gradients. `decoder_only` fine-tunes the decoder of a trained VAE with
-its encoder frozen, so the latents (and a DiT trained on them) stay valid while reconstructions sharpen.
+Loss = L1 + w_ssim * (1 - SSIM) + w_temporal * L1 of frame steps + w_kl * KL, on fixed-size spacetime crops of world
+clips, real footage and real photos (data/crops.py), images as 1-frame crops in the same run. bf16 autocast on CPU
+(measured ~2x over fp32 here; fp16 is unusable on this CPU). Every batch and every sampled latent is a pure function
+of (seed, step, rank), and the optimizer state is checkpointed with the weights, so a killed run resumes to the same
+losses. Under torchrun each rank draws its own crops and DDP averages the gradients. `decoder_only` fine-tunes the
+decoder of a trained VAE with its encoder frozen, so the latents (and a DiT trained on them) stay valid while
+reconstructions sharpen.
 """
 
 from __future__ import annotations
