@@ -30,6 +30,7 @@ class VAEConfig:
     temporal_down: tuple[bool, ...] = (False, True, True)  # which of the three 2x spatial downsamples also halve time
     temporal_kernel: tuple[int, ...] = (1, 1, 3, 3)  # per stage: 1 = per-frame 2D convs (cheap at high resolution)
     patch: int = 1  # pixels folded into channels before the first convolution (LTX-Video style): p^2 less work
+    lookahead: int = 0  # latent frames the decoder sees ahead of the one it decodes (0: causal decoding)
 
     @property
     def time_factor(self) -> int:
@@ -43,6 +44,8 @@ class VAEConfig:
 PRESETS = {
     "tiny": VAEConfig(channels=(8, 16, 16, 16), latent=8),
     "small": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3), patch=2),
+    "small_lookahead": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
+                                 patch=2, lookahead=1),
     "base": VAEConfig(channels=(128, 256, 256), latent=16, blocks=2, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
                       patch=2),
 }
@@ -92,6 +95,30 @@ class CausalConv3d(nn.Module):
         if cache is not None:
             cache.tails[self] = x[:, :, -(self.kt - 1) :].detach()
         return self.conv(x)
+
+    def peek(self, x: Tensor, cache: CausalCache) -> Tensor:
+        """The output for frames x that follow the cached ones, leaving the cache as it is (a decoder's look ahead
+        into the next chunk)."""
+        return self.conv(torch.cat([cache.tails[self], x], dim=2)) if self.kt > 1 else self.conv(x)
+
+
+class Lookahead(nn.Module):
+    """A residual convolution over latent frames t .. t + ahead (the last frame repeated past the end), starting at
+    zero so it adds to a trained causal decoder without changing it. Why: a latent frame stands for 4 frames, and a
+    causal decoder, not knowing where the motion goes next, eases it out inside them and jumps at the next latent
+    frame (benchmarks/seams.py); seeing the next latent frame it can place the in-between frames."""
+
+    def __init__(self, dim: int, ahead: int):
+        super().__init__()
+        self.ahead = ahead
+        self.conv = nn.Conv3d(dim, dim, (1 + ahead, 3, 3), padding=(0, 1, 1))
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
+        # x: (B, C, T, H, W), future: (B, C, ahead, H, W) or None (the stream ends) -> (B, C, T, H, W)
+        future = x[:, :, -1:].expand(-1, -1, self.ahead, -1, -1) if future is None else future
+        return x + self.conv(torch.cat([x, future], dim=2))  # (B, C, T + ahead, H, W) in
 
 
 class ResBlock(nn.Module):
@@ -213,6 +240,7 @@ class Decoder(nn.Module):
         super().__init__()
         c = cfg.channels
         self.conv_in = CausalConv3d(cfg.latent, c[-1], kt=3)
+        self.ahead = Lookahead(c[-1], cfg.lookahead) if cfg.lookahead else None
         self.mid = ResBlock(c[-1], c[-1], 3)
         self.stages = nn.ModuleList()
         kts = cfg.temporal_kernel
@@ -224,9 +252,14 @@ class Decoder(nn.Module):
         self.patch = cfg.patch
         self.conv_out = CausalConv3d(c[0], 3 * cfg.patch**2, kt=cfg.temporal_kernel[0])
 
-    def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
-        # z: (B, latent, T', H', W') -> (B, 3, 1 + 4 (T' - 1), 8 H', 8 W')
-        x = self.mid(self.conv_in(z, cache), cache)
+    def forward(self, z: Tensor, cache: CausalCache | None = None, ahead: Tensor | None = None) -> Tensor:
+        # z: (B, latent, T', H', W') -> (B, 3, 1 + 4 (T' - 1), 8 H', 8 W'); ahead: the latent frames after z when
+        # decoding in chunks (a lookahead decoder needs them; None at the end of the stream)
+        x = self.conv_in(z, cache)  # (B, C, T', H', W')
+        if self.ahead is not None:
+            future = None if ahead is None else self.conv_in.peek(ahead[:, :, : self.ahead.ahead], cache)
+            x = self.ahead(x, future)
+        x = self.mid(x, cache)
         for stage in self.stages:
             for layer in stage:
                 x = layer(x, cache)
@@ -268,9 +301,10 @@ class VAE(nn.Module):
         mean, _ = self.posterior(x, cache)
         return self.normalize(mean)
 
-    def decode(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
-        """Normalized latent -> video in about [-1, 1]."""
-        return self.decoder(self.denormalize(z), cache)
+    def decode(self, z: Tensor, cache: CausalCache | None = None, ahead: Tensor | None = None) -> Tensor:
+        """Normalized latent -> video in about [-1, 1]. Decoding in chunks, ``ahead`` is the next chunk's first
+        ``cfg.lookahead`` latent frames (None for the last chunk), so chunks decode exactly as the whole clip does."""
+        return self.decoder(self.denormalize(z), cache, None if ahead is None else self.denormalize(ahead))
 
     def normalize(self, z: Tensor) -> Tensor:
         return (z - self.shift.view(1, -1, 1, 1, 1)) / self.scale.view(1, -1, 1, 1, 1)
