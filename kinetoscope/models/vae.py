@@ -31,6 +31,7 @@ class VAEConfig:
     temporal_kernel: tuple[int, ...] = (1, 1, 3, 3)  # per stage: 1 = per-frame 2D convs (cheap at high resolution)
     patch: int = 1  # pixels folded into channels before the first convolution (LTX-Video style): p^2 less work
     lookahead: int = 0  # latent frames the decoder sees ahead of the one it decodes (0: causal decoding)
+    ramp_shortcut: bool = False  # the decoder's time-up shortcut: False repeats a frame's features, True ramps
 
     @property
     def time_factor(self) -> int:
@@ -46,6 +47,8 @@ PRESETS = {
     "small": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3), patch=2),
     "small_lookahead": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
                                  patch=2, lookahead=1),
+    "small_ramp": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
+                            patch=2, ramp_shortcut=True),
     "base": VAEConfig(channels=(128, 256, 256), latent=16, blocks=2, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
                       patch=2),
 }
@@ -189,9 +192,9 @@ class Up(nn.Module):
     frame 0 of a stream stays one frame, later latent frames become two); space by nearest-neighbor repeat, left for
     the next 3x3 convolutions to refine. A shortcut carries the input, averaged to width, the same way."""
 
-    def __init__(self, cin: int, cout: int, time: bool, kt: int):
+    def __init__(self, cin: int, cout: int, time: bool, kt: int, ramp: bool = False):
         super().__init__()
-        self.time = time
+        self.time, self.ramp = time, ramp
         self.conv = CausalConv3d(cin, cout * (2 if time else 1), kt=kt)
         self.group = cin // cout
 
@@ -201,7 +204,13 @@ class Up(nn.Module):
         s = rearrange(x, "b (c g) t h w -> b c g t h w", g=self.group).mean(dim=2)  # (B, cout, T', H, W)
         if self.time:
             h = unpair_frames(h, first)  # (B, cout, T, H, W)
-            s = s.repeat_interleave(2, dim=2)[:, :, 1 if first else 0 :]  # (B, cout, T, H, W)
+            if self.ramp:  # the pair of frames on the line through the previous frame's features and this one's
+                if cache is not None:
+                    raise NotImplementedError("chunked decoding with a ramp shortcut")
+                slope = 0.25 * (s - torch.cat([s[:, :, :1], s[:, :, :-1]], dim=2))  # (B, cout, T', H, W)
+                s = torch.stack([s - slope, s + slope], dim=3).flatten(2, 3)[:, :, 1 if first else 0 :]
+            else:
+                s = s.repeat_interleave(2, dim=2)[:, :, 1 if first else 0 :]  # (B, cout, T, H, W)
         y = h + s
         return y.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # (B, cout, T, 2H, 2W)
 
@@ -246,7 +255,7 @@ class Decoder(nn.Module):
         kts = cfg.temporal_kernel
         for i in reversed(range(len(c) - 1)):
             blocks = [ResBlock(c[i], c[i], kts[i]) for _ in range(cfg.blocks)]
-            up = Up(c[i + 1], c[i], cfg.temporal_down[i], kts[i + 1])  # the conv runs at the lower resolution
+            up = Up(c[i + 1], c[i], cfg.temporal_down[i], kts[i + 1], cfg.ramp_shortcut)  # the conv at the lower res
             self.stages.append(nn.ModuleList([up, *blocks]))
         self.norm = RMSNorm(c[0])
         self.patch = cfg.patch
