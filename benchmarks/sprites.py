@@ -1,6 +1,6 @@
 """The game-content bars: loop seams, one character across actions, and the matte against known masks.
 
-    python benchmarks/sprites.py [--sheets 8] [--steps 20] [--quick] [-o benchmarks/results/sprites.json]
+    python benchmarks/sprites.py [--sheets 10] [--steps 20] [--stride 1] [--quick] [-o benchmarks/results/sprites.json]
 
 - Loops: every looping animation of ``--sheets`` character sheets (4 actions each) and of the looping effects,
   cut out and shown over gray as a game would; a loop passes when the analyzer's loop seam (last -> first frame
@@ -37,11 +37,11 @@ EFFECTS = ("a spinning gold coin", "a blue gem sparkles", "an explosion")
 SEAM = 1.5
 
 
-def sheets(pipe: Pipeline, n: int, steps: int, folder: Path) -> tuple[list[dict], list[dict]]:
+def sheets(pipe: Pipeline, n: int, steps: int, folder: Path, stride: int = 1) -> tuple[list[dict], list[dict]]:
     rows, loops = [], []
     for k, prompt in enumerate((*CHARACTERS[:n], *EFFECTS)):
         t0 = time.perf_counter()
-        s = make_sprites(prompt, folder / f"sheet{k}.png", SpriteOptions(steps=steps, seed=k), pipe)
+        s = make_sprites(prompt, folder / f"sheet{k}.png", SpriteOptions(steps=steps, seed=k, stride=stride), pipe)
         colors, ranked = {}, {}
         for anim in s.animations:
             name, clip = anim.name, over_gray(anim.frames)  # the sprite as a game shows it: the key is gone
@@ -86,8 +86,8 @@ def table(res: dict) -> str:
     shared = sum(bool(r["shared_dominant"]) for r in rows)
     lines = [f"loops with seam <= {SEAM}: {ok}/{len(loops)} ({ok / len(loops):.0%})",
              f"character sheets whose actions have the same top color: {same}/{len(rows)} ({same / len(rows):.0%})",
-             f"character sheets whose actions share a dominant color (top 2, >= 15%): {shared}/{len(rows)} "
-             f"({shared / len(rows):.0%})",
+             (f"character sheets whose actions share a dominant color (top 2, >= 15%): {shared}/{len(rows)} "
+              f"({shared / len(rows):.0%})"),
              "", "matte vs true mask | mean pixels right | worst clip | clips >= 95%",
              "---|---|---|---"]  # fmt: skip
     lines += [f"{k} | {v['mean']:.2%} | {v['min']:.2%} | {v['share_at_least_95']:.0%}" for k, v in res["matte"].items()]
@@ -96,8 +96,9 @@ def table(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sheets", type=int, default=8, help=f"character sheets (at most {len(CHARACTERS)})")
+    ap.add_argument("--sheets", type=int, default=10, help=f"character sheets (at most {len(CHARACTERS)})")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--stride", type=int, default=1, help="kinetoscope sprites --stride: generated frames per frame")
     ap.add_argument("--mattes", type=int, default=50, help="world sprites for the matte measure")
     ap.add_argument("--quick", action="store_true", help="one sheet, two steps, five mattes: checks the script runs")
     ap.add_argument("-o", "--out", default="benchmarks/results/sprites.json")
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         a.sheets, a.steps, a.mattes = 1, 2, 5
     pipe = Pipeline()
     with tempfile.TemporaryDirectory(prefix="kinetoscope-sprites-") as tmp:
-        rows, loops = sheets(pipe, min(a.sheets, len(CHARACTERS)), a.steps, Path(tmp))
-        res = {"machine": machine(), "steps": a.steps, "sheets": rows, "loops": loops,
+        rows, loops = sheets(pipe, min(a.sheets, len(CHARACTERS)), a.steps, Path(tmp), a.stride)
+        res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "sheets": rows, "loops": loops,
                "matte": mattes(pipe, a.mattes, Path(tmp))}  # fmt: skip
     return write_result(res, a.out, table(res))
 

@@ -222,6 +222,8 @@ def _add_sprites(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=12.0, help="playback rate (default 12)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same sprite (default 0)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
+    p.add_argument("--stride", type=int, default=1, help="generate N times the frames and keep every Nth; 4 keeps one "
+                   "per latent frame: smoother loops, more color drift between actions (default 1)")  # fmt: skip
     p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
 
 
@@ -230,7 +232,7 @@ def _run_sprites(a: argparse.Namespace) -> int:
     from kinetoscope.studio.sprites import SpriteOptions, make_sprites
 
     s = make_sprites(a.prompt, a.out, SpriteOptions(a.size, a.frames, tuple(a.actions), a.fps, a.seed, a.steps,
-                                                    model=a.model))  # fmt: skip
+                                                    model=a.model, stride=a.stride))  # fmt: skip
     seams = ", ".join(f"{n} {loop_seam(c):.2f}" for n, c in s.rgb.items())
     print(f"{s.paths['png']}: {s.kind}, {len(s.animations)} animation(s) x {len(s.animations[0].frames)} frames "
           f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams}; also "

@@ -88,7 +88,8 @@ def test_unknown_mode_is_one_line(tmp_path):
 
 def test_seams_benchmark_reads_the_input_as_even_and_writes_its_json(tmp_path):
     """benchmarks/seams.py on 3 cases with the bundled VAE: the world's own clips pass the seam measure at a
-    latent-frame boundary and inside one; the JSON holds the four phases and both seams for input and round trip."""
+    latent-frame boundary and inside one; the JSON holds the four phases, both seams for input and round trip, and
+    the order probe (each latent frame's frames reversed: a share of the change kept, and of clips)."""
     out = tmp_path / "seams.json"
     cmd = [sys.executable, str(REPO / "benchmarks" / "seams.py"), "--cases", "3", "-o", str(out)]
     result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180, cwd=REPO)
@@ -98,3 +99,5 @@ def test_seams_benchmark_reads_the_input_as_even_and_writes_its_json(tmp_path):
     assert len(res["steps_by_phase"]["roundtrip"]) == 4
     assert res["seams"]["input"]["17"]["pass"] == 1.0 and res["seams"]["input"]["19"]["pass"] == 1.0
     assert set(res["seams"]["roundtrip"]) == {"17", "19"}
+    order = res["order"]
+    assert order["clips"] >= 1 and 0 < order["change_kept"] < 1.5 and 0 <= order["closer_to_reversed"] <= 1

@@ -129,15 +129,17 @@ def test_effects_are_told_from_characters(prompt, effect):
 
 
 def test_an_effect_is_one_animation_and_an_explosion_plays_once(tmp_path):
+    """Also with --stride 4: 33 frames generated, every 4th kept, still the 8 frames asked for."""
     out = tmp_path / "boom.png"
-    assert main(["sprites", "an explosion", "-o", str(out), "--size", "32", "--steps", "2"]) == 0
+    assert main(["sprites", "an explosion", "-o", str(out), "--size", "32", "--steps", "2", "--stride", "4"]) == 0
     data = json.loads(out.with_suffix(".json").read_text())
-    assert [t["name"] for t in data["meta"]["frameTags"]] == ["explode"]
+    assert [t["name"] for t in data["meta"]["frameTags"]] == ["explode"] and len(data["frames"]) == 8
     assert '"loop": false' in out.with_suffix(".tres").read_text()
 
 
 @pytest.mark.parametrize("flags, message", [(["--frames", "6"], "multiple of 4"), (["--size", "50"], "multiple of 16"),
-                                            (["--actions", "dance"], "unknown action 'dance'")])  # fmt: skip
+                                            (["--actions", "dance"], "unknown action 'dance'"),
+                                            (["--frames", "32", "--stride", "4"], "at most 64")])  # fmt: skip
 def test_bad_sprite_requests_are_one_line(tmp_path, capsys, flags, message):
     assert main(["sprites", "a knight", "-o", str(tmp_path / "x.png"), *flags]) == 2
     err = capsys.readouterr().err

@@ -30,8 +30,6 @@ class VAEConfig:
     temporal_down: tuple[bool, ...] = (False, True, True)  # which of the three 2x spatial downsamples also halve time
     temporal_kernel: tuple[int, ...] = (1, 1, 3, 3)  # per stage: 1 = per-frame 2D convs (cheap at high resolution)
     patch: int = 1  # pixels folded into channels before the first convolution (LTX-Video style): p^2 less work
-    lookahead: int = 0  # latent frames the decoder sees ahead of the one it decodes (0: causal decoding)
-    ramp_shortcut: bool = False  # the decoder's time-up shortcut: False repeats a frame's features, True ramps
 
     @property
     def time_factor(self) -> int:
@@ -45,10 +43,6 @@ class VAEConfig:
 PRESETS = {
     "tiny": VAEConfig(channels=(8, 16, 16, 16), latent=8),
     "small": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3), patch=2),
-    "small_lookahead": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
-                                 patch=2, lookahead=1),
-    "small_ramp": VAEConfig(channels=(64, 128, 128), latent=16, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
-                            patch=2, ramp_shortcut=True),
     "base": VAEConfig(channels=(128, 256, 256), latent=16, blocks=2, temporal_down=(True, True), temporal_kernel=(1, 3, 3),
                       patch=2),
 }
@@ -98,30 +92,6 @@ class CausalConv3d(nn.Module):
         if cache is not None:
             cache.tails[self] = x[:, :, -(self.kt - 1) :].detach()
         return self.conv(x)
-
-    def peek(self, x: Tensor, cache: CausalCache) -> Tensor:
-        """The output for frames x that follow the cached ones, leaving the cache as it is (a decoder's look ahead
-        into the next chunk)."""
-        return self.conv(torch.cat([cache.tails[self], x], dim=2)) if self.kt > 1 else self.conv(x)
-
-
-class Lookahead(nn.Module):
-    """A residual convolution over latent frames t .. t + ahead (the last frame repeated past the end), starting at
-    zero so it adds to a trained causal decoder without changing it. Why: a latent frame stands for 4 frames, and a
-    causal decoder, not knowing where the motion goes next, eases it out inside them and jumps at the next latent
-    frame (benchmarks/seams.py); seeing the next latent frame it can place the in-between frames."""
-
-    def __init__(self, dim: int, ahead: int):
-        super().__init__()
-        self.ahead = ahead
-        self.conv = nn.Conv3d(dim, dim, (1 + ahead, 3, 3), padding=(0, 1, 1))
-        nn.init.zeros_(self.conv.weight)
-        nn.init.zeros_(self.conv.bias)
-
-    def forward(self, x: Tensor, future: Tensor | None = None) -> Tensor:
-        # x: (B, C, T, H, W), future: (B, C, ahead, H, W) or None (the stream ends) -> (B, C, T, H, W)
-        future = x[:, :, -1:].expand(-1, -1, self.ahead, -1, -1) if future is None else future
-        return x + self.conv(torch.cat([x, future], dim=2))  # (B, C, T + ahead, H, W) in
 
 
 class ResBlock(nn.Module):
@@ -192,9 +162,9 @@ class Up(nn.Module):
     frame 0 of a stream stays one frame, later latent frames become two); space by nearest-neighbor repeat, left for
     the next 3x3 convolutions to refine. A shortcut carries the input, averaged to width, the same way."""
 
-    def __init__(self, cin: int, cout: int, time: bool, kt: int, ramp: bool = False):
+    def __init__(self, cin: int, cout: int, time: bool, kt: int):
         super().__init__()
-        self.time, self.ramp = time, ramp
+        self.time = time
         self.conv = CausalConv3d(cin, cout * (2 if time else 1), kt=kt)
         self.group = cin // cout
 
@@ -204,13 +174,7 @@ class Up(nn.Module):
         s = rearrange(x, "b (c g) t h w -> b c g t h w", g=self.group).mean(dim=2)  # (B, cout, T', H, W)
         if self.time:
             h = unpair_frames(h, first)  # (B, cout, T, H, W)
-            if self.ramp:  # the pair of frames on the line through the previous frame's features and this one's
-                if cache is not None:
-                    raise NotImplementedError("chunked decoding with a ramp shortcut")
-                slope = 0.25 * (s - torch.cat([s[:, :, :1], s[:, :, :-1]], dim=2))  # (B, cout, T', H, W)
-                s = torch.stack([s - slope, s + slope], dim=3).flatten(2, 3)[:, :, 1 if first else 0 :]
-            else:
-                s = s.repeat_interleave(2, dim=2)[:, :, 1 if first else 0 :]  # (B, cout, T, H, W)
+            s = s.repeat_interleave(2, dim=2)[:, :, 1 if first else 0 :]  # (B, cout, T, H, W)
         y = h + s
         return y.repeat_interleave(2, dim=3).repeat_interleave(2, dim=4)  # (B, cout, T, 2H, 2W)
 
@@ -249,26 +213,20 @@ class Decoder(nn.Module):
         super().__init__()
         c = cfg.channels
         self.conv_in = CausalConv3d(cfg.latent, c[-1], kt=3)
-        self.ahead = Lookahead(c[-1], cfg.lookahead) if cfg.lookahead else None
         self.mid = ResBlock(c[-1], c[-1], 3)
         self.stages = nn.ModuleList()
         kts = cfg.temporal_kernel
         for i in reversed(range(len(c) - 1)):
             blocks = [ResBlock(c[i], c[i], kts[i]) for _ in range(cfg.blocks)]
-            up = Up(c[i + 1], c[i], cfg.temporal_down[i], kts[i + 1], cfg.ramp_shortcut)  # the conv at the lower res
+            up = Up(c[i + 1], c[i], cfg.temporal_down[i], kts[i + 1])  # the conv runs at the lower resolution
             self.stages.append(nn.ModuleList([up, *blocks]))
         self.norm = RMSNorm(c[0])
         self.patch = cfg.patch
         self.conv_out = CausalConv3d(c[0], 3 * cfg.patch**2, kt=cfg.temporal_kernel[0])
 
-    def forward(self, z: Tensor, cache: CausalCache | None = None, ahead: Tensor | None = None) -> Tensor:
-        # z: (B, latent, T', H', W') -> (B, 3, 1 + 4 (T' - 1), 8 H', 8 W'); ahead: the latent frames after z when
-        # decoding in chunks (a lookahead decoder needs them; None at the end of the stream)
-        x = self.conv_in(z, cache)  # (B, C, T', H', W')
-        if self.ahead is not None:
-            future = None if ahead is None else self.conv_in.peek(ahead[:, :, : self.ahead.ahead], cache)
-            x = self.ahead(x, future)
-        x = self.mid(x, cache)
+    def forward(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
+        # z: (B, latent, T', H', W') -> (B, 3, 1 + 4 (T' - 1), 8 H', 8 W')
+        x = self.mid(self.conv_in(z, cache), cache)
         for stage in self.stages:
             for layer in stage:
                 x = layer(x, cache)
@@ -310,10 +268,9 @@ class VAE(nn.Module):
         mean, _ = self.posterior(x, cache)
         return self.normalize(mean)
 
-    def decode(self, z: Tensor, cache: CausalCache | None = None, ahead: Tensor | None = None) -> Tensor:
-        """Normalized latent -> video in about [-1, 1]. Decoding in chunks, ``ahead`` is the next chunk's first
-        ``cfg.lookahead`` latent frames (None for the last chunk), so chunks decode exactly as the whole clip does."""
-        return self.decoder(self.denormalize(z), cache, None if ahead is None else self.denormalize(ahead))
+    def decode(self, z: Tensor, cache: CausalCache | None = None) -> Tensor:
+        """Normalized latent -> video in about [-1, 1]."""
+        return self.decoder(self.denormalize(z), cache)
 
     def normalize(self, z: Tensor) -> Tensor:
         return (z - self.shift.view(1, -1, 1, 1, 1)) / self.scale.view(1, -1, 1, 1, 1)

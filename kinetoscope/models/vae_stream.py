@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -126,12 +125,7 @@ def decode_stream(vae: VAE, z: Tensor, cfg: StreamConfig = StreamConfig()) -> It
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
     step = cfg.chunk // f
     bounds = [(0, 1)] + [(i, min(i + step, z.shape[2])) for i in range(1, z.shape[2], step)]
-    ahead = vae.cfg.lookahead  # latent frames past each chunk that a lookahead decoder reads
-
-    def decode(zt: Tensor, cache: CausalCache, n: int) -> Tensor:  # a tile of n latent frames and what follows
-        return vae.decode(zt[:, :, :n], cache, zt[:, :, n:] if zt.shape[2] > n else None)
-
     for a, b in bounds:
         with ctx:
-            x = tiler.run(partial(decode, n=b - a), z[:, :, a : b + ahead])  # (1, 3, t, H, W)
+            x = tiler.run(vae.decode, z[:, :, a:b])  # (1, 3, t, H, W)
         yield from tensor_to_frames(x[0])

@@ -4,7 +4,10 @@ A character sheet: one **reference** still ("a sprite of <prompt> standing idle,
 then each action as a **seamless loop conditioned on that reference** (the pipeline's loop mode with the reference
 as frame 0), so the character does not change between actions. Every frame is cut out of the key background
 (studio/matte.py) with the key read from the reference; an action whose cut-out loses the reference's dominant
-color (the analyzer's reading) is drawn again with another seed, up to ACTION_TRIES. The sheet is written for
+color (the analyzer's reading) is drawn again with another seed, up to ACTION_TRIES. ``stride`` N generates N times
+the frames and keeps every Nth: with 4, one frame per latent frame, the steps are even (the VAE eases motion out
+inside a latent frame and catches up at the next, benchmarks/seams.py), at the cost of more drift over the longer
+clip. The sheet is written for
 engines (studio/sheets.py).
 An **effect** prompt (a coin, a gem, fire, an explosion) makes one animation: a loop, or a one-shot for things that
 happen once (explosions, bursts).
@@ -45,6 +48,7 @@ class SpriteOptions:
     steps: int = 20
     guidance: float = 4.0
     model: str | None = None
+    stride: int = 1  # generated frames per sprite frame: 4 keeps one per latent frame (even steps, more drift)
 
     def check(self) -> None:
         if self.size % SPATIAL_MULTIPLE or not 16 <= self.size <= 256:
@@ -55,6 +59,9 @@ class SpriteOptions:
         if unknown or not self.actions:
             raise KinetoscopeError(f"unknown action {unknown[0] if unknown else '(none)'!r}; "
                                    f"use some of {', '.join(ACTIONS)}")  # fmt: skip
+        if not 1 <= self.stride <= 4 or self.frames * self.stride > 64:
+            raise KinetoscopeError(f"--stride {self.stride} must be 1..4 with --frames x --stride at most 64 "
+                                   f"(here {self.frames} x {self.stride})")  # fmt: skip
         if not 1 <= self.fps <= 60:
             raise KinetoscopeError(f"--fps {self.fps} is outside 1..60")
 
@@ -81,10 +88,10 @@ def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOp
     o = options
     effect = effect_of(prompt)
     if effect:
-        req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames + 1, o.fps,
-                      o.seed, o.steps, o.guidance)  # fmt: skip
+        req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames * o.stride + 1,
+                      o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
         once = effect in ONE_SHOT
-        clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames]
+        clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames * o.stride : o.stride]
         clip = clip if once else close_loop(clip)
         rgb = {effect: clip}
         animations = [Animation(effect, matte(clip), o.fps, loop=not once)]
@@ -96,8 +103,8 @@ def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOp
         rgb, animations = {}, []
         for action in o.actions:
             req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
-                          o.size, o.size, o.frames + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-            clip, cut = _action(pipe, req, reference, key, color)
+                          o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
+            clip, cut = _action(pipe, req, reference, key, color, o.stride)
             rgb[action] = clip
             animations.append(Animation(action, cut, o.fps, loop=True))
         kind = "character"
@@ -105,7 +112,7 @@ def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOp
     return SpriteSheet(paths, animations, rgb, kind)
 
 
-def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None
+def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int
             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """One action's loop from the reference: the first of ACTION_TRIES seeds whose cut-out keeps the reference's
     dominant color (the character must not change between actions), else the try where that color has the largest
@@ -113,7 +120,8 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
     best, best_share = None, -1.0
     for k in range(ACTION_TRIES):
         seeded = replace(req, seed=req.seed + 7919 * k)
-        clip = close_loop(np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False))))
+        frames = np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False)))[::stride]
+        clip = close_loop(frames)
         cut = matte(clip, key)
         ranked = colors_of(cut, req.fps)
         if color is None or (ranked and ranked[0][0] == color):

@@ -104,16 +104,13 @@ def load_checkpoint(run: Path, model: nn.Module) -> dict:
 
 def init_weights(source: str | Path, model: nn.Module) -> None:
     """Start a new run from another run's (or a bundle folder's) weights: fine-tuning, a new schedule, no optimizer
-    state. The architectures must match, except for layers this model adds that start at zero (a residual layer
-    that starts as the identity leaves the source's function unchanged)."""
+    state. The architectures must match."""
     path = Path(source) / MODEL_FILE
     if not path.exists():
         raise KinetoscopeError(f"--init {source}: no {MODEL_FILE} there")
     weights = {k: v.float() for k, v in load_file(str(path)).items()}
-    fresh = unwrap(model).state_dict()
-    added = [k for k in fresh if k not in weights and not fresh[k].any()]
     try:
-        unwrap(model).load_state_dict({**weights, **{k: fresh[k] for k in added}})
+        unwrap(model).load_state_dict(weights)
     except RuntimeError as e:
         raise KinetoscopeError(f"--init {source}: its weights do not fit this model ({str(e).splitlines()[0]})") from e
 
