@@ -232,7 +232,7 @@ def _run_sprites(a: argparse.Namespace) -> int:
     from kinetoscope.studio.sprites import SpriteOptions, make_sprites
 
     s = make_sprites(a.prompt, a.out, SpriteOptions(a.size, a.frames, tuple(a.actions), a.fps, a.seed, a.steps,
-                                                    model=a.model, stride=a.stride))  # fmt: skip
+                                                    model=a.model, stride=a.stride, progress=True))  # fmt: skip
     seams = ", ".join(f"{n} {loop_seam(c):.2f}" for n, c in s.rgb.items())
     print(f"{s.paths['png']}: {s.kind}, {len(s.animations)} animation(s) x {len(s.animations[0].frames)} frames "
           f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams}; also "
@@ -253,7 +253,7 @@ def _add_character(p: argparse.ArgumentParser) -> None:
 def _run_character(a: argparse.Namespace) -> int:
     from kinetoscope.studio.sprites import character_sheet
 
-    out = character_sheet(a.prompt, a.out, a.variants, a.size, a.seed, a.steps, a.model)
+    out = character_sheet(a.prompt, a.out, a.variants, a.size, a.seed, a.steps, a.model, progress=True)
     print(f"{out}: {a.variants} looks, seeds {a.seed}..{a.seed + a.variants - 1} (labeled; reuse one with --seed)")
     return 0
 

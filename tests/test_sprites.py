@@ -128,12 +128,13 @@ def test_effects_are_told_from_characters(prompt, effect):
     assert effect_of(prompt) == effect
 
 
-def test_an_effect_is_one_animation_and_an_explosion_plays_once(tmp_path):
-    """Also with --stride 4: 33 frames generated, every 4th kept, still the 8 frames asked for."""
+def test_an_effect_is_one_animation_and_an_explosion_plays_once(tmp_path, capsys):
+    """Also with --stride 4: 33 frames generated, every 4th kept, still the 8 frames asked for; progress on stderr."""
     out = tmp_path / "boom.png"
     assert main(["sprites", "an explosion", "-o", str(out), "--size", "32", "--steps", "2", "--stride", "4"]) == 0
     data = json.loads(out.with_suffix(".json").read_text())
     assert [t["name"] for t in data["meta"]["frameTags"]] == ["explode"] and len(data["frames"]) == 8
+    assert "sprites: 100%" in capsys.readouterr().err
     assert '"loop": false' in out.with_suffix(".tres").read_text()
 
 

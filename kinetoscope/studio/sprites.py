@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.media import atomic_file
@@ -49,6 +50,7 @@ class SpriteOptions:
     guidance: float = 4.0
     model: str | None = None
     stride: int = 1  # generated frames per sprite frame: 4 keeps one per latent frame (even steps, more drift)
+    progress: bool = False  # a progress bar on stderr: reference stills, then actions
 
     def check(self) -> None:
         if self.size % SPATIAL_MULTIPLE or not 16 <= self.size <= 256:
@@ -85,31 +87,42 @@ def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOp
     """Generate the sheet for ``prompt`` and write it (atlas, JSON, .tres, previews) at ``out``."""
     options.check()
     pipe = pipe or Pipeline(options.model)
-    o = options
     effect = effect_of(prompt)
-    if effect:
-        req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames * o.stride + 1,
-                      o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-        once = effect in ONE_SHOT
-        clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames * o.stride : o.stride]
-        clip = clip if once else close_loop(clip)
-        rgb = {effect: clip}
-        animations = [Animation(effect, matte(clip), o.fps, loop=not once)]
-        kind = "effect"
-    else:
-        reference = pick_reference(pipe, prompt, o)
-        key = key_color(reference[None])
-        color = next(iter(colors_of(matte(reference[None], key), o.fps)), (None, 0))[0]
-        rgb, animations = {}, []
-        for action in o.actions:
-            req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
-                          o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-            clip, cut = _action(pipe, req, reference, key, color, o.stride)
-            rgb[action] = clip
-            animations.append(Animation(action, cut, o.fps, loop=True))
-        kind = "character"
+    total = 1 if effect else REFERENCE_TRIES + len(options.actions)
+    with tqdm(total=total, desc="sprites", unit="clip", disable=not options.progress) as bar:
+        if effect:
+            rgb, animations = _effect(pipe, prompt, effect, options)
+            bar.update(1)
+        else:
+            rgb, animations = _character(pipe, prompt, options, bar)
     paths = write_sheet(Path(out), animations)
-    return SpriteSheet(paths, animations, rgb, kind)
+    return SpriteSheet(paths, animations, rgb, "effect" if effect else "character")
+
+
+def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> tuple[dict, list[Animation]]:
+    """One animation: a loop, or a one-shot for effects that happen once."""
+    req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames * o.stride + 1, o.fps,
+                  o.seed, o.steps, o.guidance)  # fmt: skip
+    once = effect in ONE_SHOT
+    clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames * o.stride : o.stride]
+    clip = clip if once else close_loop(clip)
+    return {effect: clip}, [Animation(effect, matte(clip), o.fps, loop=not once)]
+
+
+def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> tuple[dict, list[Animation]]:
+    """The reference still, then every action as a loop from it, cut out with the reference's key."""
+    reference = pick_reference(pipe, prompt, o, bar=bar)
+    key = key_color(reference[None])
+    color = next(iter(colors_of(matte(reference[None], key), o.fps)), (None, 0))[0]
+    rgb, animations = {}, []
+    for action in o.actions:
+        bar.set_postfix_str(action)
+        req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
+                      o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
+        rgb[action], cut = _action(pipe, req, reference, key, color, o.stride)
+        animations.append(Animation(action, cut, o.fps, loop=True))
+        bar.update(1)
+    return rgb, animations
 
 
 def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int
@@ -165,7 +178,8 @@ def cutout_score(image: np.ndarray) -> float:
     return flat * (1.0 if 0.03 <= sprite <= 0.6 else 0.5)
 
 
-def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = REFERENCE_TRIES) -> np.ndarray:
+def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = REFERENCE_TRIES,
+                   bar: tqdm | None = None) -> np.ndarray:  # fmt: skip
     """The character's reference still: the best of ``tries`` seeds by `cutout_score` (the bundled model often
     mixes two key colors, and a sheet is only as clean as the key behind it)."""
     best, best_score = None, -1.0
@@ -173,6 +187,8 @@ def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = R
         still = Request(f"a sprite of {prompt} standing idle, facing right, on a transparent background", o.size,
                         o.size, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance)  # fmt: skip
         image = pipe.generate(still, progress=False).frames[0]
+        if bar is not None:
+            bar.update(1)
         score = cutout_score(image)
         if score > best_score:
             best, best_score = image, score
@@ -180,7 +196,8 @@ def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = R
 
 
 def character_sheet(prompt: str, out: str | Path, variants: int = 8, size: int = 64, seed: int = 0,
-                    steps: int = 20, model: str | None = None, pipe: Pipeline | None = None) -> Path:  # fmt: skip
+                    steps: int = 20, model: str | None = None, pipe: Pipeline | None = None,
+                    progress: bool = False) -> Path:  # fmt: skip
     """A design sheet: ``variants`` looks of one description (seeds seed .. seed + variants - 1), each labeled with
     its seed so a designer can pick one and pass that seed on; a JSON beside it lists the seeds."""
     from kinetoscope.studio.subtitles import font
@@ -199,7 +216,7 @@ def character_sheet(prompt: str, out: str | Path, variants: int = 8, size: int =
 
     draw = ImageDraw.Draw(sheet)
     seeds = [seed + i for i in range(variants)]
-    for i, s in enumerate(seeds):
+    for i, s in enumerate(tqdm(seeds, desc="looks", unit="look", disable=not progress)):
         req = Request(f"a sprite of {prompt} standing idle, facing right, on a plain background", size, size, 1, 12.0,
                       s, steps, 4.0)  # fmt: skip
         image = Image.fromarray(pipe.generate(req, progress=False).frames[0]).resize((cell, cell), Image.NEAREST)
