@@ -19,7 +19,8 @@ from kinetoscope.data.latents import vae_id
 from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.evaluate.reconstruction import latent_seam
 from kinetoscope.models.vae import PRESETS, VAE, CausalCache
-from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream, ramp, tile_starts
+from kinetoscope.models.vae_stream import (StreamConfig, decode_stream, encode_stream, even_steps, ramp,
+                                           retime_weights, tile_starts)
 from kinetoscope.train.vae import PRESETS as TRAIN_PRESETS
 from kinetoscope.train.vae import load_vae, train_vae, vae_loss
 
@@ -73,6 +74,34 @@ def test_chunked_streaming_is_exact(vae):
     ys = np.stack(list(decode_stream(vae, z, cfg)))
     expected = ((y[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().numpy()
     assert np.abs(ys.astype(float) - expected).max() <= 1
+
+
+def test_even_steps_undo_a_decoder_that_runs_ahead_inside_a_latent_frame():
+    """A ramp decoded with the bundled decoder's timing (front-loaded steps 1.20 / 0.91 / 0.76 / 0.53) comes back
+    with even steps; an even timing, or one that lags (it would need the next frame), leaves frames as decoded;
+    frame 0 is never touched."""
+    phase = np.array([1.20, 0.91, 0.76, 0.53])
+    tau = np.concatenate([[0.0], np.cumsum(4 * phase / phase.sum())])  # the moment each frame of a latent frame shows
+    times = np.concatenate([[0.0], *(4 * k + tau[1:] for k in range(4))])  # 17 frames, 4 latent frames after the first
+    frames = [np.full((2, 2, 3), 10 * t, np.float32).round().astype(np.uint8) for t in times]  # brightness = time
+    even = np.stack(list(even_steps(frames, retime_weights(tuple(phase))))).astype(float)[:, 0, 0, 0]
+    assert np.abs(np.diff(even) - 10).max() <= 1 and even[0] == frames[0][0, 0, 0]
+    raw_steps = np.diff(np.stack(frames).astype(float)[:, 0, 0, 0])
+    assert raw_steps.max() > 13  # the uneven input the test starts from
+    assert np.array_equal(retime_weights((1.0, 1.0, 1.0, 1.0)), np.ones(4))
+    assert np.array_equal(retime_weights((0.5, 0.8, 1.0, 1.2)), np.ones(4))
+
+
+def test_decode_stream_retimes_with_the_vaes_measured_timing(vae):
+    """A VAE whose config carries phase_steps decodes through even_steps (what the pipeline shows); without them,
+    frames come out as decoded."""
+    timed = VAE(replace(vae.cfg, phase_steps=(1.2, 0.9, 0.7, 0.5))).eval()
+    timed.load_state_dict(vae.state_dict())
+    z = torch.randn(1, vae.cfg.latent, 3, 4, 4)
+    raw = list(decode_stream(vae, z))
+    expected = np.stack(list(even_steps(raw, retime_weights(timed.cfg.phase_steps))))
+    assert np.array_equal(np.stack(list(decode_stream(timed, z))), expected)
+    assert not np.array_equal(expected, np.stack(raw))
 
 
 def test_cache_carries_state_between_chunks(vae):
@@ -187,9 +216,10 @@ TILED_PSNR_MIN = 40.0  # tiled vs one-shot reconstruction of the bundled VAE: th
 
 def test_tiled_matches_one_shot_with_the_bundled_vae():
     """Overlapping 64 px tiles (32 px blended) reproduce the one-shot reconstruction of a 128x192 world clip to within
-    TILED_PSNR_MIN dB (tiles see zero padding at their edges; the overlap hides it)."""
+    TILED_PSNR_MIN dB (tiles see zero padding at their edges; the overlap hides it); both retimed as the bundled
+    VAE's config says, since decode_stream retimes."""
     from kinetoscope.evaluate.quality import psnr
-    from kinetoscope.media import frames_to_tensor
+    from kinetoscope.media import frames_to_tensor, tensor_to_frames
     from kinetoscope.pipeline import BUNDLED
     from kinetoscope.train.vae import load_vae
     from kinetoscope.world import render, sample_spec
@@ -201,7 +231,8 @@ def test_tiled_matches_one_shot_with_the_bundled_vae():
         one_shot = bundled.decode(bundled.encode(x))
     z = encode_stream(bundled, frames, StreamConfig(chunk=4, tile=64, overlap=32))
     tiled = np.stack(list(decode_stream(bundled, z, StreamConfig(chunk=4, tile=64, overlap=32))))
-    assert psnr(frames_to_tensor(tiled)[None], one_shot.clamp(-1, 1)) > TILED_PSNR_MIN
+    expected = np.stack(list(even_steps(tensor_to_frames(one_shot[0]), retime_weights(bundled.cfg.phase_steps))))
+    assert psnr(frames_to_tensor(tiled)[None], frames_to_tensor(expected)[None]) > TILED_PSNR_MIN
 
 
 def test_decoder_only_fine_tune_keeps_the_latent_space(world, tmp_path):

@@ -30,6 +30,9 @@ class VAEConfig:
     temporal_down: tuple[bool, ...] = (False, True, True)  # which of the three 2x spatial downsamples also halve time
     temporal_kernel: tuple[int, ...] = (1, 1, 3, 3)  # per stage: 1 = per-frame 2D convs (cheap at high resolution)
     patch: int = 1  # pixels folded into channels before the first convolution (LTX-Video style): p^2 less work
+    # the decoder's mean frame step by phase inside a latent frame, measured (benchmarks/seams.py --calibrate) so
+    # decode_stream can even out its timing; () = not measured, frames come out as decoded
+    phase_steps: tuple[float, ...] = ()
 
     @property
     def time_factor(self) -> int:

@@ -1,5 +1,6 @@
 """Encode and decode clips of any length and size with flat memory: temporal chunks through a causal cache,
-overlapping spatial tiles blended with linear ramps.
+overlapping spatial tiles blended with linear ramps; decoded frames retimed to even steps when the VAE's timing
+inside a latent frame has been measured (`even_steps`).
 
 Temporal chunking is exact (the VAE is causal and normalizes per voxel); tiling is close to the one-shot result,
 not identical, because convolutions near a tile's edge see zero padding instead of the neighbor's pixels. The
@@ -125,7 +126,38 @@ def decode_stream(vae: VAE, z: Tensor, cfg: StreamConfig = StreamConfig()) -> It
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
     step = cfg.chunk // f
     bounds = [(0, 1)] + [(i, min(i + step, z.shape[2])) for i in range(1, z.shape[2], step)]
-    for a, b in bounds:
-        with ctx:
-            x = tiler.run(vae.decode, z[:, :, a:b])  # (1, 3, t, H, W)
-        yield from tensor_to_frames(x[0])
+
+    def frames() -> Iterator[np.ndarray]:
+        for a, b in bounds:
+            with ctx:
+                x = tiler.run(vae.decode, z[:, :, a:b])  # (1, 3, t, H, W)
+            yield from tensor_to_frames(x[0])
+
+    yield from even_steps(frames(), retime_weights(vae.cfg.phase_steps)) if vae.cfg.phase_steps else frames()
+
+
+def retime_weights(phase_steps: tuple[float, ...]) -> np.ndarray:
+    """The blend weight of each phase for `even_steps`, from the decoder's mean frame step by phase.
+
+    Our decoders run ahead early in a latent frame and slow down late (steps 1.20 / 0.91 / 0.76 / 0.53 where the
+    input steps evenly): read as time, frame m of a latent frame shows the moment tau_m = the cumulative step share,
+    scaled so the latent frame spans its frames. The moment m lies between tau_(m-1) and tau_m, so the frame for it
+    is the blend of decoded frames m - 1 and m at (m - tau_(m-1)) / (tau_m - tau_(m-1)), clamped to [0, 1] (a
+    decoder that lagged instead would need the next frame: clamped, it is left as decoded); (time_factor,)."""
+    steps = np.asarray(phase_steps, np.float64)
+    tau = np.concatenate([[0.0], np.cumsum(len(steps) * steps / steps.sum())])  # (time_factor + 1,)
+    m = np.arange(1, len(steps) + 1)
+    return np.clip((m - tau[:-1]) / (tau[1:] - tau[:-1]), 0.0, 1.0)
+
+
+def even_steps(frames: Iterable[np.ndarray], weights: np.ndarray) -> Iterator[np.ndarray]:
+    """Causal retiming of decoded frames: frame 0 (decoded alone) as it is, then frame i as the blend of decoded
+    frames i - 1 and i with the weight of its phase ((i - 1) mod len(weights)); uint8 (H, W, 3) in and out."""
+    prev = None
+    for i, frame in enumerate(frames):
+        if prev is None:
+            yield frame
+        else:
+            a = weights[(i - 1) % len(weights)]
+            yield frame if a >= 1 else ((1 - a) * prev + a * frame.astype(np.float32)).round().astype(np.uint8)
+        prev = frame.astype(np.float32)
