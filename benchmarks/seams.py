@@ -36,6 +36,7 @@ from common import machine, write_result
 
 from kinetoscope.evaluate.adherence import draw_cases
 from kinetoscope.evaluate.modes import FPS, FRAMES, HEIGHT, SEAM_RATIO, WIDTH, seam_ratio
+from kinetoscope.evaluate.quality import psnr as video_psnr
 from kinetoscope.evaluate.reconstruction import steps_by_phase
 from kinetoscope.media import frames_to_tensor, tensor_to_frames
 from kinetoscope.models.vae_stream import even_steps, retime_weights
@@ -69,14 +70,14 @@ def measure(vae_dir: str, cases: int) -> dict:
         if vae.cfg.phase_steps:
             clips["retimed"] = np.stack(list(even_steps(y, retime_weights(vae.cfg.phase_steps))))
         order.append(order_kept(vae, x, y))
-        dx, dy = (np.diff(v.astype(np.float32), axis=0) for v in (x, y))  # (T - 1, H, W, 3) frame steps
-        phase["error"].append(steps_by_phase(np.abs(dy - dx).mean(axis=(1, 2, 3)), time))
+        steps = {name: np.diff(clip.astype(np.float32), axis=0) for name, clip in clips.items()}  # (T - 1, H, W, 3)
+        phase["error"].append(by_phase(steps["roundtrip"] - steps["input"], time))
         for name, clip in clips.items():
-            phase[name].append(mean_steps(clip, time))
+            phase[name].append(by_phase(steps[name], time))
             for at in (BOUNDARY, INSIDE):
                 seams[name][at].append(seam_ratio(clip, at))
             if name != "input":
-                psnr[name].append(float(10 * np.log10(255**2 / np.mean((clip.astype(np.float32) - x) ** 2))))
+                psnr[name].append(video_psnr(frames_to_tensor(clip)[None], frames_to_tensor(x)[None]))
     return {
         "vae": vae_dir,
         "cases": cases,
@@ -94,7 +95,8 @@ def calibrate(vae_dir: str, cases: int) -> list[float]:
     config.json as model.phase_steps (what decode_stream retimes with)."""
     vae = load_vae(vae_dir).eval()
     drawn = draw_cases(cases, 1, HEIGHT, WIDTH, FRAMES, FPS, "terse")  # seed 1: not the measured cases (seed 0)
-    steps = [mean_steps(roundtrip(vae, c.clip.frames), vae.cfg.time_factor) for c in drawn]
+    time = vae.cfg.time_factor
+    steps = [by_phase(np.diff(roundtrip(vae, c.clip.frames).astype(np.float32), axis=0), time) for c in drawn]
     phase = [round(float(v), 4) for v in np.mean(steps, axis=0)]
     path = Path(vae_dir) / "config.json"
     config = json.loads(path.read_text())
@@ -103,9 +105,9 @@ def calibrate(vae_dir: str, cases: int) -> list[float]:
     return phase
 
 
-def mean_steps(clip: np.ndarray, time: int) -> np.ndarray:
-    """A clip's mean frame step (gray levels) by phase in a latent frame, (time,)."""
-    return steps_by_phase(np.abs(np.diff(clip.astype(np.float32), axis=0)).mean(axis=(1, 2, 3)), time)
+def by_phase(steps: np.ndarray, time: int) -> np.ndarray:
+    """Frame steps (T - 1, H, W, 3) as mean absolute gray levels by phase in a latent frame, (time,)."""
+    return steps_by_phase(np.abs(steps).mean(axis=(1, 2, 3)), time)
 
 
 def roundtrip(vae, x: np.ndarray) -> np.ndarray:
@@ -160,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
                     "into its config.json (then exit)")  # fmt: skip
     ap.add_argument("-o", "--output", default="benchmarks/results/seams.json")
     a = ap.parse_args(argv)
+    vae_dir = a.vae or str(model_folders(None)[1])
     if a.calibrate:
-        vae_dir = a.vae or str(model_folders(None)[1])
         print(f"{vae_dir}: phase_steps {calibrate(vae_dir, a.calibrate)} written into its config.json")
         return 0
-    res = {"machine": machine(), **measure(a.vae or str(model_folders(None)[1]), a.cases)}
+    res = {"machine": machine(), **measure(vae_dir, a.cases)}
     return write_result(res, a.output, table(res))
 
 

@@ -222,8 +222,8 @@ def _add_sprites(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=12.0, help="playback rate (default 12)")
     p.add_argument("--seed", type=int, default=0, help="same seed, same sprite (default 0)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
-    p.add_argument("--stride", type=int, default=1, help="generate N times the frames and keep every Nth; 4 keeps one "
-                   "per latent frame: smoother loops, more color drift between actions (default 1)")  # fmt: skip
+    p.add_argument("--stride", type=int, default=1, help="generate N times the frames and keep every Nth (4: one per "
+                   "latent frame; longer clips drift more in color, see README) (default 1)")  # fmt: skip
     p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
 
 

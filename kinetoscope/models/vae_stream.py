@@ -155,9 +155,7 @@ def even_steps(frames: Iterable[np.ndarray], weights: np.ndarray) -> Iterator[np
     frames i - 1 and i with the weight of its phase ((i - 1) mod len(weights)); uint8 (H, W, 3) in and out."""
     prev = None
     for i, frame in enumerate(frames):
-        if prev is None:
-            yield frame
-        else:
-            a = weights[(i - 1) % len(weights)]
-            yield frame if a >= 1 else ((1 - a) * prev + a * frame.astype(np.float32)).round().astype(np.uint8)
-        prev = frame.astype(np.float32)
+        cur = frame.astype(np.float32)
+        a = 1.0 if prev is None else weights[(i - 1) % len(weights)]
+        yield frame if a >= 1 else ((1 - a) * prev + a * cur).round().astype(np.uint8)
+        prev = cur
