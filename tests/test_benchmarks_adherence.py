@@ -43,3 +43,16 @@ def test_missing_model_is_one_line_and_exit_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "nope" in lines[0] and "Traceback" not in r.stderr, r.stderr
     assert not out.exists()
+
+
+def test_the_words_probe_finds_the_bundled_model_reading_colors(tmp_path):
+    """benchmarks/words.py: the flow loss is lower with a clip's own color than with another color (the bundled
+    model reads colors); both swaps are reported at every noise level."""
+    out = tmp_path / "words.json"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "words.py"), "--cases", "8", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["color"]["cases"] == 8 and res["direction"]["cases"] >= 1
+    assert set(res["color"]["levels"]) == {"0.3", "0.5", "0.7", "0.9"}
+    assert res["color"]["levels"]["0.5"]["gap"] > 0.01 and res["color"]["levels"]["0.5"]["true_wins"] >= 0.75

@@ -18,10 +18,11 @@ import pytest
 from PIL import Image
 
 from kinetoscope.cli import main
+from kinetoscope.evaluate.analyzer import analyze
 from kinetoscope.media import read_video, write_video
 from kinetoscope.studio.matte import despill, key_color, matte
 from kinetoscope.studio.sheets import Animation, write_sheet
-from kinetoscope.studio.sprites import SpriteOptions, effect_of
+from kinetoscope.studio.sprites import SpriteOptions, colors_of, effect_of, over_gray
 from kinetoscope.studio.storyboard import load_storyboard
 from kinetoscope.world import render, sample_spec
 
@@ -103,6 +104,17 @@ def test_the_matte_drops_stray_specks_and_keeps_the_sprite():
     alpha = matte(frames, np.array([0, 255, 0], np.uint8))[..., 3]
     assert (alpha[:, 10:20, 12:14] == 255).all()
     assert alpha[:, 0, 0].max() == 0 and alpha[:, 30].max() == 0
+
+
+def test_an_actions_color_is_checked_by_the_name_the_analyzer_gives_the_sprite():
+    """The same-character check reads the analyzer's dominant color (what the sprite is called), not the top of its
+    pixel shares: the two differ when a sprite is half one color and half a neighbor (pink and purple)."""
+    rgba = np.zeros((4, 32, 32, 4), np.uint8)
+    rgba[:, 8:24, 8:24] = (230, 40, 40, 255)  # a red square on a transparent background
+    name, shares = colors_of(rgba, 12)
+    assert name == analyze(over_gray(rgba), 12).objects[0].color == "red"
+    assert max(shares, key=shares.get) == "red" and abs(sum(shares.values()) - 1) < 1e-3
+    assert colors_of(np.zeros_like(rgba), 12) == (None, {})
 
 
 def test_despill_takes_the_key_glow_off_edges_only():

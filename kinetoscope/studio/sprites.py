@@ -113,7 +113,7 @@ def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> tupl
     """The reference still, then every action as a loop from it, cut out with the reference's key."""
     reference = pick_reference(pipe, prompt, o, bar=bar)
     key = key_color(reference[None])
-    color = next(iter(colors_of(matte(reference[None], key), o.fps)), (None, 0))[0]
+    color, _ = colors_of(matte(reference[None], key), o.fps)
     rgb, animations = {}, []
     for action in o.actions:
         bar.set_postfix_str(action)
@@ -136,10 +136,10 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
         frames = np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False)))[::stride]
         clip = close_loop(frames)
         cut = matte(clip, key)
-        ranked = colors_of(cut, req.fps)
-        if color is None or (ranked and ranked[0][0] == color):
+        dominant, shares = colors_of(cut, req.fps)
+        if color is None or dominant == color:
             return clip, cut
-        share = dict(ranked).get(color, 0.0)
+        share = shares.get(color, 0.0)
         if share > best_share:
             best, best_share = (clip, cut), share
     return best
@@ -151,12 +151,13 @@ def over_gray(rgba: np.ndarray) -> np.ndarray:
     return (rgba[..., :3] * a + 128 * (1 - a)).round().astype(np.uint8)
 
 
-def colors_of(rgba: np.ndarray, fps: float) -> list[tuple[str, float]]:
-    """The analyzer's ranked (color, share) of the largest object in cut-out frames (empty when it finds none)."""
+def colors_of(rgba: np.ndarray, fps: float) -> tuple[str | None, dict[str, float]]:
+    """The analyzer's dominant color of the largest object in cut-out frames (the color it names the object by) and
+    its pixels' shares by color; (None, {}) when it finds no object."""
     from kinetoscope.evaluate.analyzer import analyze
 
     objects = analyze(over_gray(rgba), fps).objects
-    return list(objects[0].colors) if objects else []
+    return (objects[0].color, dict(objects[0].colors)) if objects else (None, {})
 
 
 def close_loop(frames: np.ndarray) -> np.ndarray:
