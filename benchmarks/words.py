@@ -8,7 +8,9 @@ gap (loss swapped - loss true) / loss true is positive, and the true caption win
 wins at ~50% means the word does nothing. The cases are adherence.py's (held-out color, shape and motion triples);
 "direction" takes the moving cases whose caption names left/right/up/down, "color" every case, with the color
 swapped as the modes' edit does (evaluate/modes.other_color). This is the check that found the bundled v2 DiT deaf
-to direction words (a 0.1% gap) while it reads colors, which led to the text tokens' lexical half (models/text.py).
+to direction words (gaps under 0.1%) while it reads colors (+6% at t = 0.5): benchmarks/results/words.json. A v2
+fine-tune that also read MiniLM's embedding-layer tokens, where "left" and "right" differ 2.3x more than in its last
+layer, read colors more and direction still not at all (words_lexical.json; commit f789818, reverted).
 """
 
 from __future__ import annotations

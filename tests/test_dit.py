@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -12,7 +10,7 @@ from hypothesis import strategies as st
 from kinetoscope.errors import SizeError
 from kinetoscope.models.attention import apply_rope, rope_3d, rope_split
 from kinetoscope.models.dit import PRESETS, DiT, patchify, unpatchify
-from kinetoscope.models.text import MAX_TOKENS, TOKEN_DIM, PromptError, TextEmbedding, TextEncoder, check_prompt
+from kinetoscope.models.text import MAX_TOKENS, PromptError, TextEmbedding, TextEncoder, check_prompt
 
 
 def _txt(batch: int, length: int = 5, dim: int = 384) -> TextEmbedding:
@@ -88,38 +86,6 @@ def test_text_changes_the_output(dit):
         assert not torch.allclose(dit(x, t, txt), dit(x, t, other))
 
 
-def test_the_lexical_half_starts_silent_and_then_counts(dit):
-    """A model that reads the text tokens' lexical half, started from one that does not, is that model until its
-    lexical projection learns something; then the lexical half moves the output. The plain model ignores that half,
-    and a lexical model refuses tokens without it."""
-    lexical = DiT(replace(dit.cfg, lexical=True)).eval()
-    lexical.load_state_dict(dit.state_dict(), strict=False)
-    x, t = torch.randn(2, dit.cfg.latent, 3, 4, 4), torch.full((2, 3), 0.5)
-    wide = _txt(2, dim=2 * dit.cfg.text_dim)
-    txt = TextEmbedding(wide.tokens, wide.mask, wide.pooled[:, : dit.cfg.text_dim])
-    other = TextEmbedding(torch.cat([txt.tokens[..., :384], txt.tokens[..., 384:].flip(0)], -1), txt.mask, txt.pooled)
-    with torch.no_grad():
-        torch.testing.assert_close(lexical(x, t, txt), dit(x, t, txt))
-        torch.testing.assert_close(dit(x, t, other), dit(x, t, txt))
-        lexical.lexical_embed.weight.normal_(0, 0.05)
-        assert not torch.allclose(lexical(x, t, txt), lexical(x, t, other))
-        with pytest.raises(SizeError, match="lexical"):
-            lexical(x, t, _txt(2))
-
-
-def test_the_text_encoders_lexical_half_tells_left_from_right(text):
-    """Why the lexical half exists: MiniLM's last layer all but merges opposite directions; its embedding layer
-    does not."""
-    a, b = text(["a pink cube slides to the left on a gray floor",
-                          "a pink cube slides to the right on a gray floor"]).tokens  # fmt: skip
-    assert a.shape[-1] == 768
-
-    def change(lo: int, hi: int) -> float:
-        return float((a[:, lo:hi] - b[:, lo:hi]).norm() / a[:, lo:hi].norm())
-
-    assert change(384, 768) > 1.5 * change(0, 384)
-
-
 def test_padding_tokens_are_ignored(dit):
     x = torch.randn(1, dit.cfg.latent, 1, 4, 4)
     t = torch.full((1, 1), 0.3)
@@ -143,7 +109,7 @@ def text() -> TextEncoder:
 
 def test_text_encoder(text):
     emb = text(["a red ball bounces on a gray floor", "a cat"])
-    assert emb.tokens.shape[0] == 2 and emb.tokens.shape[2] == TOKEN_DIM == 768
+    assert emb.tokens.shape[0] == 2 and emb.tokens.shape[2] == 384
     assert emb.mask[1].sum() < emb.mask[0].sum()  # shorter prompt, padded
     torch.testing.assert_close(emb.pooled.norm(dim=-1), torch.ones(2))
     assert (emb.tokens[1][~emb.mask[1]] == 0).all()

@@ -3,11 +3,9 @@
 DiT training never touches pixels: it reads this cache. It lives beside the manifest in ``latents-<vae id>/`` (the
 id is a hash of the encoder's weights and the latent normalization, so a retrained encoder gets a fresh cache and a
 decoder-only fine-tune keeps it), as safetensors chunks of CHUNK clips:
-``z.<i>`` the normalized latent mean (C, T', H', W') and, per caption kind k, ``tok.<k>.<i>`` (L, 768) the token
-embeddings (real tokens only, [contextual | lexical]: models/text.py) and ``pool.<k>.<i>`` (384,). ``index.json``
-lists the chunks and the token width; writing is resumable chunk by chunk (atomic files), and the empty caption's
-embedding (the unconditional one) is stored once. A cache from before lexical tokens (384 wide) is brought up to date
-by re-encoding its captions only.
+``z.<i>`` the normalized latent mean (C, T', H', W') and, per caption kind k, ``tok.<k>.<i>`` (L, 384) the token
+embeddings (real tokens only) and ``pool.<k>.<i>`` (384,). ``index.json`` lists the chunks; writing is resumable
+chunk by chunk (atomic files), and the empty caption's embedding (the unconditional one) is stored once.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
@@ -26,7 +23,7 @@ from tqdm import tqdm
 from kinetoscope.data.shards import TEMP_MARK, ClipRecord, atomic_write_text, read_manifest
 from kinetoscope.errors import DataError
 from kinetoscope.media import frames_to_tensor, read_video
-from kinetoscope.models.text import TOKEN_DIM, TextEmbedding, TextEncoder
+from kinetoscope.models.text import TextEmbedding, TextEncoder
 from kinetoscope.models.vae import VAE
 
 CHUNK = 256
@@ -109,10 +106,6 @@ def build_cache(root: str | Path, vae: VAE, text: TextEncoder | None = None, pro
         name = f"chunk-{c:05d}.safetensors"
         names.append(name)
         if (out / name).exists():
-            if _token_dim(out / name) != TOKEN_DIM:  # a chunk from before lexical tokens: redo its text only
-                tensors = load_file(str(out / name))
-                tensors.update(_text_tensors(chunk, c * CHUNK, text))
-                _save_chunk(tensors, out, name)
             bar.update(len(chunk))
             continue
         tensors: dict[str, Tensor] = {}
@@ -122,45 +115,21 @@ def build_cache(root: str | Path, vae: VAE, text: TextEncoder | None = None, pro
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 tensors[f"z.{i}"] = vae.encode(x)[0].float().contiguous()  # (C, T', H', W')
             bar.update(1)
-        tensors.update(_text_tensors(chunk, c * CHUNK, text))
-        _save_chunk(tensors, out, name)
+        for kind in CAPTION_KINDS:
+            caps = [rec.captions.get(kind) or rec.captions.get("terse") or "" for rec in chunk]
+            emb = text(caps)
+            for j in range(len(chunk)):
+                i = c * CHUNK + j
+                tensors[f"tok.{kind}.{i}"] = emb.tokens[j][emb.mask[j]].half().contiguous()
+                tensors[f"pool.{kind}.{i}"] = emb.pooled[j].contiguous()
+        tmp = out / f"{TEMP_MARK}{name}"
+        save_file(tensors, str(tmp))
+        tmp.rename(out / name)
     bar.close()
     empty = text([""])
     save_file({"tokens": empty.tokens[0], "pooled": empty.pooled[0]}, str(out / "empty.safetensors"))
-    atomic_write_text(out / INDEX, json.dumps({"clips": len(records), "chunks": names, "kinds": list(CAPTION_KINDS),
-                                               "token_dim": TOKEN_DIM}))  # fmt: skip
+    atomic_write_text(out / INDEX, json.dumps({"clips": len(records), "chunks": names, "kinds": list(CAPTION_KINDS)}))
     return out
-
-
-def is_current(folder: Path) -> bool:
-    """Whether FOLDER holds a finished cache with today's text tokens (a stale one is finished by `build_cache`)."""
-    index = folder / INDEX
-    return index.exists() and json.loads(index.read_text()).get("token_dim") == TOKEN_DIM
-
-
-def _text_tensors(chunk: list[ClipRecord], first: int, text: TextEncoder) -> dict[str, Tensor]:
-    """Every caption kind's token and pooled embeddings of the chunk's clips (clip indices from FIRST)."""
-    tensors = {}
-    for kind in CAPTION_KINDS:
-        caps = [rec.captions.get(kind) or rec.captions.get("terse") or "" for rec in chunk]
-        emb = text(caps)
-        for j in range(len(chunk)):
-            tensors[f"tok.{kind}.{first + j}"] = emb.tokens[j][emb.mask[j]].half().contiguous()
-            tensors[f"pool.{kind}.{first + j}"] = emb.pooled[j].contiguous()
-    return tensors
-
-
-def _token_dim(path: Path) -> int:
-    """The width of the text tokens stored in a chunk."""
-    with safe_open(str(path), "pt") as f:
-        key = next(k for k in f.keys() if k.startswith("tok."))  # noqa: SIM118 (a safe_open handle, not a dict)
-        return f.get_slice(key).get_shape()[-1]
-
-
-def _save_chunk(tensors: dict[str, Tensor], out: Path, name: str) -> None:
-    tmp = out / f"{TEMP_MARK}{name}"
-    save_file(tensors, str(tmp))
-    tmp.rename(out / name)
 
 
 def load_cache(root: str | Path, folder: str | Path) -> LatentCache:

@@ -35,7 +35,6 @@ class DiTConfig:
     latent: int = 16  # the VAE's latent channels
     mlp_ratio: float = 4.0
     text_dim: int = TEXT_DIM
-    lexical: bool = False  # also read each text token's lexical half (models/text.py): how direction words get in
 
     @property
     def head_dim(self) -> int:
@@ -160,8 +159,6 @@ class DiT(nn.Module):
         self.time_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         self.pooled_embed = nn.Sequential(nn.Linear(cfg.text_dim, d), nn.SiLU(), nn.Linear(d, d))
         self.txt_embed = nn.Sequential(nn.Linear(cfg.text_dim, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
-        if cfg.lexical:
-            self.lexical_embed = nn.Linear(cfg.text_dim, d)  # added to txt_embed's tokens; starts at zero
         self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))  # shared by all blocks (adaLN-single)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
@@ -171,8 +168,7 @@ class DiT(nn.Module):
 
     def init_weights(self) -> None:
         """Xavier linears; zero the shared modulation, the output modulation and the output projection, so every
-        block starts as the identity and the network starts predicting zero velocity (DiT's adaLN-Zero). The
-        lexical projection starts at zero too, so a model fine-tuned to read it starts as the one it came from."""
+        block starts as the identity and the network starts predicting zero velocity (DiT's adaLN-Zero)."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -182,8 +178,6 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.bias)
         for block in self.blocks:
             nn.init.zeros_(block.cross.out.weight)
-        if self.cfg.lexical:
-            nn.init.zeros_(self.lexical_embed.weight)
 
     def grid(self, z: Tensor) -> tuple[int, int, int]:
         """The token grid (T/pt, H/ph, W/pw) of a latent; a clear error when the patch does not divide it."""
@@ -195,18 +189,6 @@ class DiT(nn.Module):
             raise SizeError(f"latent {t}x{h}x{w} (frames x height x width) is not divisible by the patch {p}")
         return t // p[0], h // p[1], w // p[2]
 
-    def text_tokens(self, txt: TextEmbedding) -> Tensor:
-        """(B, L, D) what cross-attention reads: the tokens' contextual half, plus their lexical half when the model
-        was trained to read it (models/text.py says why)."""
-        d = self.cfg.text_dim
-        tokens = self.txt_embed(txt.tokens[..., :d])  # (B, L, D)
-        if not self.cfg.lexical:
-            return tokens
-        if txt.tokens.shape[-1] != 2 * d:
-            raise SizeError(f"this model reads [contextual | lexical] text tokens of width {2 * d}, got "
-                            f"{txt.tokens.shape[-1]} (a latent cache from before lexical tokens: rebuild it)")
-        return tokens + self.lexical_embed(txt.tokens[..., d:])  # (B, L, D)
-
     def forward(self, x: Tensor, t: Tensor, txt: TextEmbedding) -> Tensor:
         # x: (B, C, T, H, W) noisy latent; t: (B, T) noise level per latent frame -> velocity (B, C, T, H, W)
         grid = self.grid(x)
@@ -215,7 +197,7 @@ class DiT(nn.Module):
         h = self.patch_in(patchify(x, self.cfg.patch))  # (B, N, D)
         cond = self.time_embed(timestep_embedding(t)) + self.pooled_embed(txt.pooled)[:, None]  # (B, T', D)
         mod = rearrange(self.modulation(cond), "b t (k d) -> b t k d", k=6)  # (B, T', 6, D)
-        txt_tokens = self.text_tokens(txt)  # (B, L, D)
+        txt_tokens = self.txt_embed(txt.tokens)  # (B, L, D)
         for block in self.blocks:
             h = block(h, mod, angles, txt_tokens, txt.mask)
         shift, scale = self.mod_out(cond)[:, :, None].chunk(2, dim=-1)  # 2 x (B, T', 1, D)

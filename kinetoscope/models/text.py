@@ -3,13 +3,6 @@
 Loaded from the package's folder with ``transformers`` directly (0.3 s; sentence-transformers adds seconds and
 nothing we need). Gives per-token embeddings for the DiT's cross-attention and a pooled vector (mean over tokens,
 unit length, as the model was trained) for its adaLN modulation. Frozen: we never train it.
-
-Each token carries two halves: the last layer's contextual embedding and the **lexical** one, the embedding layer's
-output (word plus position, before any attention). MiniLM was trained for sentence similarity, so its last layer
-all but merges opposite directions: "a cube slides to the left" and "... to the right" differ by 14% in their token
-embeddings and have pooled cosine 0.994, where the lexical halves differ by 32% (a recolor: 60% and 0.74). A DiT
-trained on the contextual half alone did not learn direction words at all (its loss is the same with "left" and
-"right" swapped); one that reads the lexical half too gets them spelled out.
 """
 
 from __future__ import annotations
@@ -24,8 +17,7 @@ from torch import Tensor
 
 from kinetoscope.errors import KinetoscopeError
 
-DIM = 384  # MiniLM's hidden width: the pooled vector's, and each half of a token's
-TOKEN_DIM = 2 * DIM  # a token: [contextual (last layer) | lexical (embedding layer)]
+DIM = 384  # MiniLM's hidden width
 MAX_TOKENS = 256  # the length all-MiniLM-L6-v2 was trained at (sentence-transformers' max_seq_length)
 MAX_PROMPT_CHARS = 4000  # a prompt longer than this is a mistake (a pasted file), not a description
 
@@ -57,7 +49,7 @@ def model_folder() -> Path:
 
 @dataclass(frozen=True)
 class TextEmbedding:
-    tokens: Tensor  # (B, L, 768) per-token [contextual | lexical] embeddings, zero where padded
+    tokens: Tensor  # (B, L, 384) per-token embeddings, zero where padded
     mask: Tensor  # (B, L) bool, True on real tokens
     pooled: Tensor  # (B, 384) unit-length mean over real tokens
 
@@ -91,10 +83,8 @@ class TextEncoder:
                 warnings.warn(f"prompt truncated to the text encoder's {self.max_tokens} tokens "
                               f"({len(ids)} given): {prompt[:60]!r}...")
         batch = self.tokenizer(prompts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-        out = self.model(**batch, output_hidden_states=True)
+        hidden = self.model(**batch).last_hidden_state  # (B, L, 384)
         mask = batch["attention_mask"].bool()  # (B, L)
-        hidden = out.last_hidden_state * mask[..., None]  # (B, L, 384)
-        lexical = out.hidden_states[0] * mask[..., None]  # (B, L, 384)
+        hidden = hidden * mask[..., None]
         pooled = hidden.sum(1) / mask.sum(1, keepdim=True)  # (B, 384)
-        tokens = torch.cat([hidden, lexical], dim=-1)  # (B, L, 768)
-        return TextEmbedding(tokens, mask, torch.nn.functional.normalize(pooled, dim=-1))
+        return TextEmbedding(hidden, mask, torch.nn.functional.normalize(pooled, dim=-1))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, is_current, load_cache
+from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, load_cache
 from kinetoscope.diffusion.flow import flow_loss, resolution_shift, sample_given, training_example
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
@@ -45,7 +45,6 @@ from kinetoscope.train.plot import plot_metrics
 @dataclass(frozen=True)
 class DiTTrainConfig:
     model: str = "small"  # a preset of models/dit.py
-    lexical: bool = False  # the model also reads the text tokens' lexical half (models/text.py)
     steps: int = 4000
     lr: float = 6e-4
     warmup: int = 200
@@ -120,7 +119,7 @@ def prepare_cache(data: str | Path, vae_dir: str | Path, progress: bool = True) 
 
     vae = load_vae(vae_dir)
     folder = cache_dir(Path(data), vae)
-    if not is_current(folder):
+    if not (folder / "index.json").exists():
         build_cache(data, vae, progress=progress)
     return load_cache(data, folder), folder.name
 
@@ -138,11 +137,11 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
     if not d.main:
         cache, cache_name = prepare_cache(data, vae_dir, progress=False)
     torch.manual_seed(cfg.seed)
-    model_cfg = replace(MODEL_PRESETS[cfg.model], latent=cache.z[0].shape[0], lexical=cfg.lexical)
+    model_cfg = replace(MODEL_PRESETS[cfg.model], latent=cache.z[0].shape[0])
     device = training_device()
     dit = DiT(model_cfg)
     if init is not None and not resume:
-        init_weights(init, dit, fresh=("lexical_embed.",))  # a lexical fine-tune of a model without it
+        init_weights(init, dit)
     dit.to(device)
     sharded = cfg.parallel == "fsdp"
     if sharded:  # FSDP2: shard first, then build the optimizer over the sharded parameters
