@@ -25,7 +25,7 @@ from common import machine, write_result
 
 from kinetoscope.diffusion.flow import interpolate, velocity_target
 from kinetoscope.evaluate.adherence import draw_cases
-from kinetoscope.evaluate.modes import other_color
+from kinetoscope.evaluate.modes import FPS, FRAMES, HEIGHT, WIDTH, other_color
 from kinetoscope.pipeline import Pipeline
 
 LEVELS = (0.3, 0.5, 0.7, 0.9)  # noise levels t the loss is read at
@@ -43,16 +43,16 @@ def swapped(prompt: str, kind: str, color: str) -> str | None:
 
 
 @torch.no_grad()
-def gaps(pipe: Pipeline, cases: list, kind: str) -> dict:
-    """Per noise level: the mean relative loss gap and the share of cases the true caption wins."""
+def gaps(pipe: Pipeline, cases: list, latents: list[torch.Tensor], kind: str) -> dict:
+    """Per noise level: the mean relative loss gap and the share of cases the true caption wins; `latents` are the
+    cases' clips encoded, (1, C, T', h, w) each."""
     rows = {t: [] for t in LEVELS}
-    for n, c in enumerate(cases):
+    for n, (c, z) in enumerate(zip(cases, latents, strict=True)):
         if kind == "direction" and c.truth["direction"] not in OPPOSITE:
             continue
         other = swapped(c.prompt, kind, c.truth["color"])
         if other is None:
             continue
-        z = pipe.encode(c.clip.frames)  # (1, C, T', h, w)
         txt = pipe.text([c.prompt, other])
         noise = torch.randn(z.shape, generator=torch.Generator().manual_seed(n))
         for t in LEVELS:
@@ -83,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--out", default="benchmarks/results/words.json")
     a = ap.parse_args(argv)
     pipe = Pipeline(a.model)
-    cases = draw_cases(a.cases, 0, 112, 64, 33, 16, "terse")
+    cases = draw_cases(a.cases, 0, HEIGHT, WIDTH, FRAMES, FPS, "terse")
+    latents = [pipe.encode(c.clip.frames) for c in cases]  # each clip encoded once, for both swaps
     argv = sys.argv[1:] if argv is None else argv
     res = {"command": shlex.join(["python", "benchmarks/words.py", *argv]), "machine": machine(),
-           "model": a.model or "bundled", "direction": gaps(pipe, cases, "direction"),
-           "color": gaps(pipe, cases, "color")}  # fmt: skip
+           "model": a.model or "bundled", "direction": gaps(pipe, cases, latents, "direction"),
+           "color": gaps(pipe, cases, latents, "color")}  # fmt: skip
     return write_result(res, a.out, table(res))
 
 

@@ -107,8 +107,8 @@ def test_the_matte_drops_stray_specks_and_keeps_the_sprite():
 
 
 def test_an_actions_color_is_checked_by_the_name_the_analyzer_gives_the_sprite():
-    """The same-character check reads the analyzer's dominant color (what the sprite is called), not the top of its
-    pixel shares: the two differ when a sprite is half one color and half a neighbor (pink and purple)."""
+    """The same-character check reads the analyzer's dominant color (the name it gives the object, which the sprites
+    benchmark reads too) and the pixel shares beside it; no object is (None, {})."""
     rgba = np.zeros((4, 32, 32, 4), np.uint8)
     rgba[:, 8:24, 8:24] = (230, 40, 40, 255)  # a red square on a transparent background
     name, shares = colors_of(rgba, 12)
