@@ -106,7 +106,7 @@ def iter_timed_frames(
     av.logging.set_level(av.logging.ERROR)  # FFmpeg reports damage only through its log; capture it
     n, last = 0, 0.0
     try:
-        with av.logging.Capture(local=False) as logs, _open_av(path) as (container, stream):
+        with av.logging.Capture(local=False) as logs, _open_av(path, threaded=False) as (container, stream):
             opened = len(logs)  # opening decodes a few packets to probe them; what it logs there is not the frames'
             try:
                 for frame in container.decode(stream):
@@ -266,8 +266,13 @@ def _frames(path: Path, info: VideoInfo, start: int, stop: int, stride: int) -> 
 
 
 @contextmanager
-def _open_av(path: Path) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
-    """Open a container on its first video stream, turning every way that can fail into a MediaError."""
+def _open_av(path: Path, *, threaded: bool = True) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
+    """Open a container on its first video stream, turning every way that can fail into a MediaError.
+
+    ``threaded=False`` decodes on the calling thread only: required while FFmpeg's log goes to Python, because a
+    decoder thread that logs waits for the GIL while closing the codec holds the GIL and waits for that thread (a
+    deadlock, PyAV-Org/PyAV#751; it hung curation about one run in thirty).
+    """
     try:
         container = av.open(str(path))
     except av.FFmpegError as e:
@@ -280,7 +285,10 @@ def _open_av(path: Path) -> Iterator[tuple[av.container.InputContainer, av.Video
         if not container.streams.video:
             raise MediaError(path, "no video stream (audio only)" if container.streams.audio else "no video stream")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame and slice threads; decode is the bottleneck of every read
+        if threaded:
+            stream.thread_type = "AUTO"  # frame and slice threads; decode is the bottleneck of every read
+        else:
+            stream.thread_count = 1
         yield container, stream
 
 

@@ -4,6 +4,7 @@ MediaError naming the file for every way a file on disk can be broken."""
 from __future__ import annotations
 
 import json
+import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from kinetoscope.media import (
     VideoInfo,
     frames_to_tensor,
     iter_frames,
+    iter_timed_frames,
     probe,
     read_video,
     tensor_to_frames,
@@ -255,6 +257,21 @@ def test_broken_frame_in_folder_is_named(tmp_path: Path, reader: str) -> None:
     with pytest.raises(MediaError, match=r"frames/00003\.png: truncated or corrupt image"):
         READERS[reader](folder)
 
+
+
+def _ffmpeg_threads() -> list[str]:
+    """Names of this process's FFmpeg decoder threads (FFmpeg names them "av:<codec>:...")."""
+    names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
+    return [n for n in names if n.startswith("av:")]
+
+
+def test_the_strict_reader_decodes_without_ffmpeg_threads(tmp_path: Path) -> None:
+    """While FFmpeg's log goes to Python (the strict reader watches it for damage), a decoder thread that logs waits
+    for the GIL that closing the codec holds: a deadlock (it hung curation about one run in thirty). So no threads."""
+    path = write_video(tmp_path / "a.mp4", smooth_clip(24), 12)
+    during = [_ffmpeg_threads() for _ in iter_frames(path)]
+    assert any(during)  # the plain reader does use them, so the check below can see them
+    assert not any(_ffmpeg_threads() for _ in iter_timed_frames(path))
 
 # Writing --------------------------------------------------------------------------------------------------------
 

@@ -169,3 +169,19 @@ def test_sigkill_then_rerun_gives_exactly_n_clips(tmp_path):
     done = re.search(r"(\d+) clips \((\d+) rendered, (\d+) already there\)", rerun.stdout)
     assert done and [int(g) for g in done.groups()] == [n, n - made, made], rerun.stdout
     assert_complete(out, n)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_dead_worker_stops_the_run_with_a_clear_error(tmp_path):
+    """A Pool replaces a dead worker and waits forever for its task; the run must stop and say so instead."""
+    out = tmp_path / "ds"
+    args = cli("world", "-o", str(out), "--clips", "400", "--families", ",".join(FAMILIES), "--sizes",
+               ",".join(f"{h}x{w}" for h, w in SMALL["sizes"]), "--workers", "2", "-q")  # fmt: skip
+    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "clips").exists() or not list((out / "clips").glob("*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    os.kill(children(proc.pid)[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "a worker process died" in err and "run the same command again" in err, err

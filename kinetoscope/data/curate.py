@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import multiprocessing as mp
 import os
 import re
 import shutil
@@ -45,7 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kinetoscope.data.captions import SIDECAR_SUFFIXES, CaptionBook
-from kinetoscope.data.folder import init_pool_worker, sweep_temps, write_meta, writing
+from kinetoscope.data.folder import init_pool_worker, pool_results, sweep_temps, write_meta, writing
 from kinetoscope.data.quality import (
     SIG_FRAMES,
     SIG_SIDE,
@@ -221,11 +220,10 @@ def _run_all(todo: list[_Task], clip_root: Path, options: CurateOptions, workers
                 results[t.rel] = _curate_one(t)
                 b.update(t.size)
         return results
-    ctx = mp.get_context("fork")
-    # The pool is forked before tqdm starts its monitor thread: forking a process with threads is unsafe.
-    with ctx.Pool(workers, initializer=_init, initargs=(clip_root, options, os.getpid(), True)) as pool, \
+    # The pool forks before tqdm starts its monitor thread: forking a process with threads is unsafe.
+    with pool_results(_curate_one, todo, workers, _init, (clip_root, options, os.getpid(), True)) as done, \
             tqdm(**bar) as b:  # fmt: skip
-        for t, result in zip(todo, pool.imap(_curate_one, todo, chunksize=1)):
+        for t, result in zip(todo, done):
             results[t.rel] = result
             b.update(t.size)
     return results

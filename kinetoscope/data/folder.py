@@ -9,7 +9,7 @@ Every writer of a data set (``kinetoscope world``, ``kinetoscope curate``) follo
         ... write the manifest and the report last ...
 
 Workers are forked processes that die with their parent (Linux ``PR_SET_PDEATHSIG``), so a killed run leaves no orphan
-writing files.
+writing files; a worker that dies stops the run with a clear error instead of a wait forever (`pool_results`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import json
+import multiprocessing as mp
 import os
 import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,3 +111,37 @@ def die_with_parent(parent: int | None) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+
+@contextmanager
+def pool_results(fn: Callable, items: list, workers: int, initializer: Callable, initargs: tuple, *,
+                 start_method: str = "fork", chunksize: int = 1) -> Iterator[Iterator]:  # fmt: skip
+    """``fn`` over ``items`` in ``workers`` processes: yields an iterator of the results in order.
+
+    Every task is submitted on entry, so with "fork" every worker forks then, before the caller starts a thread (a
+    progress bar's monitor). A worker that dies (a decoder crash on a hostile file, the OOM killer, kill -9) stops the
+    run with a DataError; a multiprocessing.Pool would lose its task and wait for it forever. On any error the workers
+    are killed at once rather than left to finish their tasks.
+    """
+    before = {p.pid for p in mp.active_children()}
+    pool = ProcessPoolExecutor(workers, mp.get_context(start_method), initializer=initializer, initargs=initargs)
+    try:
+        results = pool.map(fn, items, chunksize=chunksize)
+        ours = [p for p in mp.active_children() if p.pid not in before]
+        try:
+            yield _unbroken(results)
+        except BaseException:
+            for p in ours:
+                p.kill()
+            raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _unbroken(results: Iterator) -> Iterator:
+    try:
+        yield from results
+    except BrokenProcessPool:
+        raise DataError("a worker process died (killed, out of memory, or a crash while decoding a file); what "
+                        "finished is kept: run the same command again to resume") from None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kinetoscope.data.folder import init_pool_worker, sweep_temps, write_meta, writing
+from kinetoscope.data.folder import init_pool_worker, pool_results, sweep_temps, write_meta, writing
 from kinetoscope.data.shards import MANIFEST, ClipRecord, atomic_open, atomic_write_text, parse_record, record_line
 from kinetoscope.errors import DataError, KinetoscopeError, SizeError
 from kinetoscope.sizes import check_size
@@ -175,11 +175,11 @@ def _render_all(job: _Job, todo: list[int], workers: int, start_method: str, pro
         ctx.set_forkserver_preload(["kinetoscope.media", "kinetoscope.data.worldgen"])
     parent = os.getpid() if start_method == "fork" else None
     chunk = max(1, min(8, len(todo) // (8 * workers)))  # small chunks: clip costs vary 100x across sizes
-    # The pool is forked before tqdm starts its monitor thread: forking a process with threads is unsafe.
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(job, True, parent)) as pool:
-        with _bar(total, total - len(todo), progress) as bar:
-            for _ in pool.imap_unordered(_render_one, todo, chunksize=chunk):
-                bar.update()
+    # The pool forks before tqdm starts its monitor thread: forking a process with threads is unsafe.
+    with pool_results(_render_one, todo, workers, _init_worker, (job, True, parent), start_method=start_method,
+                      chunksize=chunk) as done, _bar(total, total - len(todo), progress) as bar:  # fmt: skip
+        for _ in done:
+            bar.update()
 
 
 def _bar(total: int, done: int, progress: bool) -> tqdm:
