@@ -11,6 +11,9 @@
 - Matte: transparent world sprites (true mask known: the renderer's flat key), cut out raw, after H.264 (how
   shards store clips) and after the bundled VAE's round trip (how blurry generated sprites are); the share of pixels
   whose alpha is right (0 on background, 255 on sprite).
+- Motion (not a bar; a loop that does not move passes the seam bar trivially): each animation's mean frame step and
+  how far the sprite's center rises and falls, beside the same for the world's transparent sprites of that action.
+- Adherence (not a bar): the sheets whose every action reads the color the prompt names.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import read_video, write_video
 from kinetoscope.pipeline import Pipeline
 from kinetoscope.studio.matte import key_color, matte
-from kinetoscope.studio.sprites import SpriteOptions, make_sprites, over_gray
+from kinetoscope.studio.sprites import SpriteOptions, make_sprites, over_gray, prompt_color
 from kinetoscope.world import render, sample_spec
 
 CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
@@ -37,14 +40,16 @@ EFFECTS = ("a spinning gold coin", "a blue gem sparkles", "an explosion")
 SEAM = 1.5
 
 
-def sheets(pipe: Pipeline, n: int, steps: int, folder: Path, stride: int = 1) -> tuple[list[dict], list[dict]]:
-    rows, loops = [], []
+def sheets(pipe: Pipeline, n: int, steps: int, folder: Path, stride: int = 1
+           ) -> tuple[list[dict], list[dict], list[dict]]:  # fmt: skip
+    rows, loops, moves = [], [], []
     for k, prompt in enumerate((*CHARACTERS[:n], *EFFECTS)):
         t0 = time.perf_counter()
         s = make_sprites(prompt, folder / f"sheet{k}.png", SpriteOptions(steps=steps, seed=k, stride=stride), pipe)
         colors, ranked = {}, {}
         for anim in s.animations:
             name, clip = anim.name, over_gray(anim.frames)  # the sprite as a game shows it: the key is gone
+            moves.append({"prompt": prompt, "animation": name, **motion(anim.frames)})
             objects = analyze(clip, 12).objects
             colors[name] = objects[0].color if objects else None
             ranked[name] = {c for c, share in objects[0].colors[:2] if share >= 0.15} if objects else set()
@@ -53,10 +58,44 @@ def sheets(pipe: Pipeline, n: int, steps: int, folder: Path, stride: int = 1) ->
                 loops.append({"prompt": prompt, "animation": name, "seam": round(seam, 3), "ok": seam <= SEAM})
         same = len(set(colors.values())) == 1 and None not in colors.values()
         shared = set.intersection(*ranked.values()) if ranked else set()
+        wanted = prompt_color(prompt)
         rows.append({"prompt": prompt, "kind": s.kind, "colors": colors, "same_color": same,
-                     "shared_dominant": sorted(shared),
+                     "shared_dominant": sorted(shared), "prompt_color": wanted,
+                     "prompt_color_everywhere": bool(wanted) and set(colors.values()) == {wanted},
                      "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
-    return rows, loops
+    return rows, loops, moves
+
+
+def motion(rgba: np.ndarray) -> dict:
+    """How much a cut-out animation moves: the mean frame step over gray (gray levels) and how far the sprite's
+    center rises and falls (pixels, max - min of the opaque pixels' mean row)."""
+    steps = np.abs(np.diff(over_gray(rgba).astype(np.float32), axis=0)).mean()
+    rows = [np.nonzero(a)[0].mean() for a in rgba[..., 3] > 0 if a.any()]
+    return {"step": round(float(steps), 2), "rise": round(float(np.ptp(rows)) if rows else 0.0, 2)}
+
+
+def world_motion(n: int, frames: int) -> dict:
+    """`motion` of the world's own transparent sprites by action: what the model was shown."""
+    by_action: dict[str, list[dict]] = {}
+    i = 0
+    while sum(map(len, by_action.values())) < n:
+        clip = render(sample_spec(i, 0, ("sprites",), ((64, 64),), (frames,), (12,)))
+        i += 1
+        if clip.script.get("setting") == "transparent":
+            by_action.setdefault(clip.script["objects"][0]["action"], []).append(motion(matte(clip.frames)))
+    return {a: {k: round(float(np.mean([m[k] for m in ms])), 2) for k in ("step", "rise")} | {"clips": len(ms)}
+            for a, ms in sorted(by_action.items())}  # fmt: skip
+
+
+def motion_table(moves: list[dict], world: dict) -> list[str]:
+    lines = ["", "animation | generated: mean frame step | sprite rise, px | world: mean frame step | rise, px",
+             "---|---|---|---|---"]  # fmt: skip
+    for action in sorted({m["animation"] for m in moves}):
+        ms = [m for m in moves if m["animation"] == action]
+        w = world.get(action, {})
+        lines.append(f"{action} ({len(ms)}) | {np.mean([m['step'] for m in ms]):.2f} | "
+                     f"{np.mean([m['rise'] for m in ms]):.2f} | {w.get('step', '-')} | {w.get('rise', '-')}")  # fmt: skip
+    return lines
 
 
 def mattes(pipe: Pipeline, n: int, folder: Path) -> dict:
@@ -84,14 +123,17 @@ def table(res: dict) -> str:
     ok = sum(x["ok"] for x in loops)
     same = sum(r["same_color"] for r in rows)
     shared = sum(bool(r["shared_dominant"]) for r in rows)
+    named = [r for r in rows if r.get("prompt_color")]
+    asked = sum(r["prompt_color_everywhere"] for r in named)
     lines = [f"loops with seam <= {SEAM}: {ok}/{len(loops)} ({ok / len(loops):.0%})",
              f"character sheets whose actions have the same top color: {same}/{len(rows)} ({same / len(rows):.0%})",
              (f"character sheets whose actions share a dominant color (top 2, >= 15%): {shared}/{len(rows)} "
               f"({shared / len(rows):.0%})"),
+             f"character sheets whose every action reads the prompt's color: {asked}/{len(named)} (not a bar)",
              "", "matte vs true mask | mean pixels right | worst clip | clips >= 95%",
              "---|---|---|---"]  # fmt: skip
     lines += [f"{k} | {v['mean']:.2%} | {v['min']:.2%} | {v['share_at_least_95']:.0%}" for k, v in res["matte"].items()]
-    return "\n".join(lines)
+    return "\n".join(lines + motion_table(res["motion"], res["world_motion"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         a.sheets, a.steps, a.mattes = 1, 2, 5
     pipe = Pipeline()
     with tempfile.TemporaryDirectory(prefix="kinetoscope-sprites-") as tmp:
-        rows, loops = sheets(pipe, min(a.sheets, len(CHARACTERS)), a.steps, Path(tmp), a.stride)
+        rows, loops, moves = sheets(pipe, min(a.sheets, len(CHARACTERS)), a.steps, Path(tmp), a.stride)
         res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "sheets": rows, "loops": loops,
+               "motion": moves, "world_motion": world_motion(a.mattes * 4, 9),
                "matte": mattes(pipe, a.mattes, Path(tmp))}  # fmt: skip
     return write_result(res, a.out, table(res))
 

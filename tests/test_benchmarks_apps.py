@@ -21,6 +21,8 @@ def _run(script: str, *args: str, out: Path) -> dict:
 def test_sprites_benchmark_quick(tmp_path):
     res = _run("sprites.py", "--quick", out=tmp_path / "sprites.json")
     assert len(res["sheets"]) == 4 and res["loops"] and res["matte"]["raw"]["mean"] == 1.0
+    assert {m["animation"] for m in res["motion"]} >= {"idle", "walk", "jump", "attack"}
+    assert res["world_motion"]["jump"]["rise"] > 4 * res["world_motion"]["idle"]["rise"]  # the world's jumps do rise
 
 
 def test_drama_benchmark_quick(tmp_path):

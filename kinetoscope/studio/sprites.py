@@ -29,6 +29,7 @@ from kinetoscope.pipeline import Inputs, Pipeline, Request
 from kinetoscope.sizes import SPATIAL_MULTIPLE
 from kinetoscope.studio.matte import CUT, key_color, key_distance, matte
 from kinetoscope.studio.sheets import Animation, write_sheet
+from kinetoscope.world.vocab import COLORS
 
 ACTIONS = {"idle": "idling in place", "walk": "walking in place", "run": "running in place", "jump": "hopping",
            "attack": "attacking"}  # fmt: skip
@@ -179,10 +180,17 @@ def cutout_score(image: np.ndarray) -> float:
     return flat * (1.0 if 0.03 <= sprite <= 0.6 else 0.5)
 
 
+def prompt_color(prompt: str) -> str | None:
+    """The first vocabulary color the prompt names ("a yellow slime" -> "yellow"), or None."""
+    return next((w for w in prompt.lower().replace(",", " ").split() if w in COLORS), None)
+
+
 def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = REFERENCE_TRIES,
                    bar: tqdm | None = None) -> np.ndarray:  # fmt: skip
     """The character's reference still: the best of ``tries`` seeds by `cutout_score` (the bundled model often
-    mixes two key colors, and a sheet is only as clean as the key behind it)."""
+    mixes two key colors, and a sheet is only as clean as the key behind it), halved when the prompt names a color
+    and the analyzer names the cut-out another one (the user asked for a yellow slime; every action copies it)."""
+    wanted = prompt_color(prompt)
     best, best_score = None, -1.0
     for k in range(tries):
         still = Request(f"a sprite of {prompt} standing idle, facing right, on a transparent background", o.size,
@@ -191,6 +199,8 @@ def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = R
         if bar is not None:
             bar.update(1)
         score = cutout_score(image)
+        if wanted and colors_of(matte(image[None], key_color(image[None])), o.fps)[0] != wanted:
+            score *= 0.5
         if score > best_score:
             best, best_score = image, score
     return best
