@@ -258,7 +258,6 @@ def test_broken_frame_in_folder_is_named(tmp_path: Path, reader: str) -> None:
         READERS[reader](folder)
 
 
-
 def _ffmpeg_threads() -> list[str]:
     """Names of this process's FFmpeg decoder threads (FFmpeg names them "av:<codec>:...")."""
     names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
@@ -272,6 +271,7 @@ def test_the_strict_reader_decodes_without_ffmpeg_threads(tmp_path: Path) -> Non
     during = [_ffmpeg_threads() for _ in iter_frames(path)]
     assert any(during)  # the plain reader does use them, so the check below can see them
     assert not any(_ffmpeg_threads() for _ in iter_timed_frames(path))
+
 
 # Writing --------------------------------------------------------------------------------------------------------
 

@@ -126,6 +126,9 @@ def test_an_actions_color_is_checked_by_the_name_the_analyzer_gives_the_sprite()
     assert colors_of(np.zeros_like(rgba), 12) == (None, {})
 
 
+def _cut(image: np.ndarray) -> np.ndarray:
+    return matte(image[None], key_color(image[None]))
+
 
 def test_the_reference_still_wears_the_color_the_prompt_names():
     """Of the candidate stills, one whose cut-out the analyzer names by the prompt's color wins over a cleaner cut-out
@@ -134,14 +137,14 @@ def test_the_reference_still_wears_the_color_the_prompt_names():
 
     assert (prompt_color("a Yellow slime, jumping"), prompt_color("a gray robot")) == ("yellow", None)
     pipe, o = Pipeline(), SpriteOptions(seed=6)
-    cut = lambda image: matte(image[None], key_color(image[None]))  # noqa: E731
     picked = pick_reference(pipe, "a yellow slime", o)
-    assert colors_of(cut(picked), o.fps)[0] == "yellow"
-    stills = [pipe.generate(Request(f"a sprite of a yellow slime standing idle, facing right, on a transparent "
-                                    f"background", 64, 64, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance),
+    assert colors_of(_cut(picked), o.fps)[0] == "yellow"
+    prompt = "a sprite of a yellow slime standing idle, facing right, on a transparent background"
+    stills = [pipe.generate(Request(prompt, 64, 64, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance),
                             progress=False).frames[0] for k in range(REFERENCE_TRIES)]  # fmt: skip
     cleanest = max(stills, key=cutout_score)
-    assert cutout_score(cleanest) > cutout_score(picked) and colors_of(cut(cleanest), o.fps)[0] != "yellow"
+    assert cutout_score(cleanest) > cutout_score(picked) and colors_of(_cut(cleanest), o.fps)[0] != "yellow"
+
 
 def test_despill_takes_the_key_glow_off_edges_only():
     rgb = np.array([[[10.0, 200, 20], [200, 50, 210], [120, 100, 90]]])

@@ -177,7 +177,8 @@ def test_a_dead_worker_stops_the_run_with_a_clear_error(tmp_path):
     out = tmp_path / "ds"
     args = cli("world", "-o", str(out), "--clips", "400", "--families", ",".join(FAMILIES), "--sizes",
                ",".join(f"{h}x{w}" for h, w in SMALL["sizes"]), "--workers", "2", "-q")  # fmt: skip
-    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while not (out / "clips").exists() or not list((out / "clips").glob("*.json")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
