@@ -9,7 +9,7 @@ Every writer of a data set (``kinetoscope world``, ``kinetoscope curate``) follo
         ... write the manifest and the report last ...
 
 Workers are forked processes that die with their parent (Linux ``PR_SET_PDEATHSIG``), so a killed run leaves no orphan
-writing files; a worker that dies stops the run with a clear error instead of a wait forever (`pool_results`).
+writing files; a worker that dies stops the run with a clear error instead of waiting forever (`pool_results`).
 """
 
 from __future__ import annotations
@@ -111,7 +111,6 @@ def die_with_parent(parent: int | None) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
-
 
 
 @contextmanager
