@@ -31,7 +31,7 @@ from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import read_video, write_video
 from kinetoscope.pipeline import Pipeline
 from kinetoscope.studio.matte import key_color, matte
-from kinetoscope.studio.sprites import SpriteOptions, make_sprites, over_gray, prompt_color
+from kinetoscope.studio.sprites import SpriteOptions, make_sprites, motion, over_gray, prompt_color
 from kinetoscope.world import render, sample_spec
 
 CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
@@ -64,14 +64,6 @@ def sheets(pipe: Pipeline, n: int, steps: int, folder: Path, stride: int = 1
                      "prompt_color_everywhere": bool(wanted) and set(colors.values()) == {wanted},
                      "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
     return rows, loops, moves
-
-
-def motion(rgba: np.ndarray) -> dict:
-    """How much a cut-out animation moves: the mean frame step over gray (gray levels) and how far the sprite's
-    center rises and falls (pixels, max - min of the opaque pixels' mean row)."""
-    steps = np.abs(np.diff(over_gray(rgba).astype(np.float32), axis=0)).mean()
-    rows = [np.nonzero(a)[0].mean() for a in rgba[..., 3] > 0 if a.any()]
-    return {"step": round(float(steps), 2), "rise": round(float(np.ptp(rows)) if rows else 0.0, 2)}
 
 
 def world_motion(n: int, frames: int) -> dict:

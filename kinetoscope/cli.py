@@ -229,14 +229,21 @@ def _add_sprites(p: argparse.ArgumentParser) -> None:
 
 def _run_sprites(a: argparse.Namespace) -> int:
     from kinetoscope.evaluate.analyzer import loop_seam
-    from kinetoscope.studio.sprites import SpriteOptions, make_sprites
+    from kinetoscope.studio.sprites import STILL_STEP, SpriteOptions, make_sprites, motion
 
     s = make_sprites(a.prompt, a.out, SpriteOptions(a.size, a.frames, tuple(a.actions), a.fps, a.seed, a.steps,
                                                     model=a.model, stride=a.stride, progress=True))  # fmt: skip
     seams = ", ".join(f"{n} {loop_seam(c):.2f}" for n, c in s.rgb.items())
+    steps = {x.name: motion(x.frames)["step"] for x in s.animations}
     print(f"{s.paths['png']}: {s.kind}, {len(s.animations)} animation(s) x {len(s.animations[0].frames)} frames "
-          f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams}; also "
-          f"{s.paths['json'].name}, {s.paths['tres'].name} and GIF/WebP/APNG previews")  # fmt: skip
+          f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams}; mean frame step: "
+          f"{', '.join(f'{n} {v:.2f}' for n, v in steps.items())}; also {s.paths['json'].name}, "
+          f"{s.paths['tres'].name} and GIF/WebP/APNG previews")  # fmt: skip
+    still = [n for n, v in steps.items() if v < STILL_STEP]
+    if still:
+        print(f"note: {', '.join(still)} barely move{'s' if len(still) == 1 else ''} (under {STILL_STEP} gray level a "
+              f"frame): the bundled model mostly copies the reference; another --seed or --stride 4 may move more "
+              f"(README, Game content)")  # fmt: skip
     return 0
 
 

@@ -24,10 +24,12 @@ from kinetoscope.studio.matte import despill, key_color, matte
 from kinetoscope.studio.sheets import Animation, write_sheet
 from kinetoscope.studio.sprites import (
     REFERENCE_TRIES,
+    STILL_STEP,
     SpriteOptions,
     colors_of,
     cutout_score,
     effect_of,
+    motion,
     over_gray,
     pick_reference,
     prompt_color,
@@ -68,7 +70,7 @@ def sheet(tmp_path_factory) -> Path:
                                       "--actions", "idle,walk,attack"],
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "loop seam" in r.stdout
+    assert "loop seam" in r.stdout and "mean frame step" in r.stdout
     return out
 
 
@@ -125,6 +127,17 @@ def test_an_actions_color_is_checked_by_the_name_the_analyzer_gives_the_sprite()
     assert max(shares, key=shares.get) == "red" and abs(sum(shares.values()) - 1) < 1e-3
     assert colors_of(np.zeros_like(rgba), 12) == (None, {})
 
+
+
+def test_motion_reads_a_still_sprite_as_still_and_a_hop_as_its_height():
+    rgba = np.zeros((9, 32, 32, 4), np.uint8)
+    rgba[:, 20:28, 12:20] = (230, 40, 40, 255)  # an 8 px red square, still
+    assert motion(rgba) == {"step": 0.0, "rise": 0.0}
+    hop = np.zeros_like(rgba)
+    for t, dy in enumerate([0, 2, 4, 6, 8, 6, 4, 2, 0]):
+        hop[t, 20 - dy : 28 - dy, 12:20] = (230, 40, 40, 255)
+    m = motion(hop)
+    assert m["rise"] == 8.0 and m["step"] > STILL_STEP
 
 def _cut(image: np.ndarray) -> np.ndarray:
     return matte(image[None], key_color(image[None]))

@@ -38,6 +38,7 @@ EFFECTS = {"coin": "spin", "gem": "sparkle", "sparkle": "sparkle", "fire": "burn
 ONE_SHOT = ("explode",)  # effects that play once
 REFERENCE_TRIES = 4  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
 ACTION_TRIES = 4  # seeds per action until one keeps the reference's dominant color
+STILL_STEP = 1.0  # a mean frame step (gray levels, `motion`) under which an animation barely moves
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,15 @@ def colors_of(rgba: np.ndarray, fps: float) -> tuple[str | None, dict[str, float
 
     objects = analyze(over_gray(rgba), fps).objects
     return (objects[0].color, dict(objects[0].colors)) if objects else (None, {})
+
+
+def motion(rgba: np.ndarray) -> dict[str, float]:
+    """How much a cut-out animation moves: "step", the mean frame step over gray (gray levels; under 1 is nearly
+    still), and "rise", how far the sprite's center rises and falls (pixels: max - min of its opaque pixels' mean
+    row)."""
+    step = np.abs(np.diff(over_gray(rgba).astype(np.float32), axis=0)).mean()
+    rows = [np.nonzero(a)[0].mean() for a in rgba[..., 3] > 0 if a.any()]
+    return {"step": round(float(step), 2), "rise": round(float(np.ptp(rows)) if rows else 0.0, 2)}
 
 
 def close_loop(frames: np.ndarray) -> np.ndarray:
