@@ -242,7 +242,7 @@ def _run_sprites(a: argparse.Namespace) -> int:
     still = [n for n, v in steps.items() if v < STILL_STEP]
     if still:
         print(f"note: {', '.join(still)} barely move{'s' if len(still) == 1 else ''} (under {STILL_STEP} gray level a "
-              f"frame): the bundled model mostly copies the reference; another --seed or --stride 4 may move more "
+              f"frame): the bundled model moves sprites little; another --seed or --stride 4 may move more "
               f"(README, Game content)")  # fmt: skip
     return 0
 

@@ -1,14 +1,14 @@
 """Game content through the Pipeline: looping sprite animations of one character, effects, and design sheets.
 
-A character sheet: one **reference** still ("a sprite of <prompt> standing idle, ... on a transparent background"),
-then each action as a **seamless loop conditioned on that reference** (the pipeline's loop mode with the reference
-as frame 0), so the character does not change between actions. Every frame is cut out of the key background
-(studio/matte.py) with the key read from the reference; an action whose cut-out loses the reference's dominant
-color (the analyzer's reading) is drawn again with another seed, up to ACTION_TRIES. ``stride`` N generates N times
-the frames and keeps every Nth: with 4, one frame per latent frame, the steps are even (the VAE eases motion out
-inside a latent frame and catches up at the next, benchmarks/seams.py), at the cost of more drift over the longer
-clip. The sheet is written for
-engines (studio/sheets.py).
+A character sheet: one **reference** still ("a sprite of <prompt> standing idle, ... on a transparent background";
+the cleanest cut-out of a few seeds, preferring one in the color the prompt names), then each action as a **seamless
+loop conditioned on that reference** (the pipeline's loop mode with the reference as frame 0), so the character does
+not change between actions. Every frame is cut out of the key background (studio/matte.py) with the key read from the
+reference; an action whose cut-out loses the reference's dominant color (the analyzer's reading) is drawn again with
+another seed, up to ACTION_TRIES. ``stride`` N generates N times the frames and keeps every Nth: with 4, one frame
+per latent frame, the steps are even (the VAE eases motion out inside a latent frame and catches up at the next,
+benchmarks/seams.py), at the cost of more drift over the longer clip. The sheet is written for engines
+(studio/sheets.py).
 An **effect** prompt (a coin, a gem, fire, an explosion) makes one animation: a loop, or a one-shot for things that
 happen once (explosions, bursts).
 """
