@@ -1,6 +1,10 @@
 """The game-content bars: loop seams, one character across actions, and the matte against known masks.
 
-    python benchmarks/sprites.py [--sheets 10] [--steps 20] [--stride 1] [--quick] [-o benchmarks/results/sprites.json]
+    python benchmarks/sprites.py [--sheets 10 | --held-out] [--steps 20] [--stride 1] [--quick]
+                                 [-o benchmarks/results/sprites.json]
+
+``--held-out`` draws 12 other characters (HELD_OUT): they were used once, to compare the jump's two forms (loop mode
+and ping-pong: 10/12 and 11/12 jumps kept the reference's color), and never to tune anything else.
 
 - Loops: every looping animation of ``--sheets`` character sheets (4 actions each) and of the looping effects,
   cut out and shown over gray as a game would; a loop passes when the analyzer's loop seam (last -> first frame
@@ -36,14 +40,16 @@ from kinetoscope.world import render, sample_spec
 
 CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
               "a yellow slime", "a white robot", "a pink cat", "a cyan wizard")  # fmt: skip
+HELD_OUT = ("a black cat", "an orange robot", "a green slime", "a red wizard", "a blue knight", "a white cat",
+            "a purple slime", "a yellow robot", "a pink knight", "a cyan slime", "a green robot", "an orange knight")  # fmt: skip
 EFFECTS = ("a spinning gold coin", "a blue gem sparkles", "an explosion")
 SEAM = 1.5
 
 
-def sheets(pipe: Pipeline, n: int, steps: int, folder: Path, stride: int = 1
+def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path, stride: int = 1
            ) -> tuple[list[dict], list[dict], list[dict]]:  # fmt: skip
     rows, loops, moves = [], [], []
-    for k, prompt in enumerate((*CHARACTERS[:n], *EFFECTS)):
+    for k, prompt in enumerate((*characters, *EFFECTS)):
         t0 = time.perf_counter()
         s = make_sprites(prompt, folder / f"sheet{k}.png", SpriteOptions(steps=steps, seed=k, stride=stride), pipe)
         colors, ranked = {}, {}
@@ -131,6 +137,8 @@ def table(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sheets", type=int, default=10, help=f"character sheets (at most {len(CHARACTERS)})")
+    ap.add_argument("--held-out", action="store_true",
+                    help=f"the {len(HELD_OUT)} characters of HELD_OUT instead (a check that the bars generalize)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--stride", type=int, default=1, help="kinetoscope sprites --stride: generated frames per frame")
     ap.add_argument("--mattes", type=int, default=50, help="world sprites for the matte measure")
@@ -141,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         a.sheets, a.steps, a.mattes = 1, 2, 5
     pipe = Pipeline()
     with tempfile.TemporaryDirectory(prefix="kinetoscope-sprites-") as tmp:
-        rows, loops, moves = sheets(pipe, min(a.sheets, len(CHARACTERS)), a.steps, Path(tmp), a.stride)
-        res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "sheets": rows, "loops": loops,
+        characters = HELD_OUT if a.held_out else CHARACTERS[: a.sheets]
+        rows, loops, moves = sheets(pipe, characters, a.steps, Path(tmp), a.stride)
+        res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "held_out": a.held_out, "sheets": rows,
+               "loops": loops,
                "motion": moves, "world_motion": world_motion(a.mattes * 4, 9),
                "matte": mattes(pipe, a.mattes, Path(tmp))}  # fmt: skip
     return write_result(res, a.out, table(res))

@@ -23,9 +23,11 @@ from kinetoscope.media import read_video, write_video
 from kinetoscope.studio.matte import despill, key_color, matte
 from kinetoscope.studio.sheets import Animation, write_sheet
 from kinetoscope.studio.sprites import (
+    PINGPONG,
     REFERENCE_TRIES,
     STILL_STEP,
     SpriteOptions,
+    _action,
     colors_of,
     cutout_score,
     effect_of,
@@ -138,6 +140,23 @@ def test_motion_reads_a_still_sprite_as_still_and_a_hop_as_its_height():
         hop[t, 20 - dy : 28 - dy, 12:20] = (230, 40, 40, 255)
     m = motion(hop)
     assert m["rise"] == 8.0 and m["step"] > STILL_STEP
+
+
+def test_a_jump_plays_out_and_back_so_its_wrap_is_an_inner_step():
+    """PINGPONG actions are image-to-video from the reference, every second frame out and back: frames k and -k are
+    the same frame, so the wrap (last -> first) repeats the step first -> second."""
+    from kinetoscope.pipeline import Pipeline, Request
+
+    assert "jump" in PINGPONG
+    reference = np.zeros((32, 32, 3), np.uint8)
+    reference[...] = (0, 255, 0)  # a green key with a red square
+    reference[10:22, 10:22] = (220, 30, 30)
+    req = Request("a sprite of a red knight hopping, facing right, on a transparent background", 32, 32, 9, 12,
+                  steps=4)  # fmt: skip
+    rgb, cut = _action(Pipeline(), req, reference, key_color(reference[None]), None, 1, pingpong=True)
+    assert rgb.shape == (8, 32, 32, 3) and cut.shape == (8, 32, 32, 4)
+    assert all(np.array_equal(rgb[k], rgb[-k]) for k in range(1, 4))
+    assert not np.array_equal(rgb[0], rgb[1])
 
 def _cut(image: np.ndarray) -> np.ndarray:
     return matte(image[None], key_color(image[None]))

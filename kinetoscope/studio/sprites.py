@@ -36,6 +36,7 @@ ACTIONS = {"idle": "idling in place", "walk": "walking in place", "run": "runnin
 EFFECTS = {"coin": "spin", "gem": "sparkle", "sparkle": "sparkle", "fire": "burn", "flame": "burn",
            "torch": "burn", "explosion": "explode", "blast": "explode", "burst": "explode"}  # fmt: skip
 ONE_SHOT = ("explode",)  # effects that play once
+PINGPONG = ("jump",)  # actions that go and come back: image-to-video from the reference, played forward then back
 REFERENCE_TRIES = 4  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
 ACTION_TRIES = 4  # seeds per action until one keeps the reference's dominant color
 STILL_STEP = 1.0  # a mean frame step (gray levels, `motion`) under which an animation barely moves
@@ -121,22 +122,31 @@ def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> tupl
         bar.set_postfix_str(action)
         req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
                       o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-        rgb[action], cut = _action(pipe, req, reference, key, color, o.stride)
+        rgb[action], cut = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
         animations.append(Animation(action, cut, o.fps, loop=True))
         bar.update(1)
     return rgb, animations
 
 
-def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int
-            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int,
+            pingpong: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """One action's loop from the reference: the first of ACTION_TRIES seeds whose cut-out keeps the reference's
     dominant color (the character must not change between actions), else the try where that color has the largest
-    share; (rgb, rgba) frames."""
+    share; (rgb, rgba) frames. A loop is the pipeline's loop mode over `req.frames - 1` frames; a ``pingpong`` one is
+    image-to-video from the reference over `req.frames`, every second frame kept and played out and back, so its wrap
+    is an ordinary step: a jump goes up and comes down (README, "Game content", for the measurements)."""
     best, best_share = None, -1.0
     for k in range(ACTION_TRIES):
         seeded = replace(req, seed=req.seed + 7919 * k)
-        frames = np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False)))[::stride]
-        clip = close_loop(frames)
+        if pingpong:
+            made = np.stack(list(pipe.run(seeded, Inputs(image=reference), progress=False)))  # (req.frames, H, W, 3)
+            # frame 1 stands in for frame 0, the reference's own decode (coded alone, it looks unlike the stream after
+            # it: as the wrap's step it failed the seam bar), then every second frame out and back
+            there = np.concatenate([made[1:2], made[2 * stride :: 2 * stride]])
+            clip = np.concatenate([there, there[-2:0:-1]])  # (req.frames - 1) // stride frames
+        else:
+            loop = np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False)))[::stride]
+            clip = close_loop(loop)
         cut = matte(clip, key)
         dominant, shares = colors_of(cut, req.fps)
         if color is None or dominant == color:
