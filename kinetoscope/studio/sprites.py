@@ -134,7 +134,7 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
     dominant color (the character must not change between actions), else the try where that color has the largest
     share; (rgb, rgba) frames. A loop is the pipeline's loop mode over `req.frames - 1` frames; a ``pingpong`` one is
     image-to-video from the reference over `req.frames`, every second frame kept and played out and back, so its wrap
-    is an ordinary step: a jump goes up and comes down (README, "Game content", for the measurements)."""
+    is an ordinary step: what goes up comes down (README, "Game content", for what it measures)."""
     best, best_share = None, -1.0
     for k in range(ACTION_TRIES):
         seeded = replace(req, seed=req.seed + 7919 * k)
