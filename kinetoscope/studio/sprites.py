@@ -37,8 +37,8 @@ EFFECTS = {"coin": "spin", "gem": "sparkle", "sparkle": "sparkle", "fire": "burn
            "torch": "burn", "explosion": "explode", "blast": "explode", "burst": "explode"}  # fmt: skip
 ONE_SHOT = ("explode",)  # effects that play once
 PINGPONG = ("jump",)  # actions that go and come back: image-to-video from the reference, played forward then back
-REFERENCE_TRIES = 4  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
-ACTION_TRIES = 4  # seeds per action until one keeps the reference's dominant color
+REFERENCE_TRIES = 8  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
+ACTION_TRIES = 6  # seeds per action until one keeps the reference's dominant color (4 and 4: 7/12 held-out sheets)
 STILL_STEP = 1.0  # a mean frame step (gray levels, `motion`) under which an animation barely moves
 
 
