@@ -27,6 +27,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,15 +78,23 @@ def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path
     return rows, loops, moves
 
 
-def world_motion(n: int, frames: int) -> dict:
-    """`motion` of the world's own transparent sprites by action: what the model was shown."""
-    by_action: dict[str, list[dict]] = {}
+def world_sprites(n: int, frames: int) -> Iterator:
+    """The first ``n`` of the world's sprite clips (64 px, 12 fps) on a transparent background: the true mask is
+    known (the renderer's flat key)."""
     i = 0
-    while sum(map(len, by_action.values())) < n:
+    while n:
         clip = render(sample_spec(i, 0, ("sprites",), ((64, 64),), (frames,), (12,)))
         i += 1
         if clip.script.get("setting") == "transparent":
-            by_action.setdefault(clip.script["objects"][0]["action"], []).append(motion(matte(clip.frames)))
+            n -= 1
+            yield clip
+
+
+def world_motion(n: int, frames: int) -> dict:
+    """`motion` of the world's own transparent sprites by action: what the model was shown."""
+    by_action: dict[str, list[dict]] = {}
+    for clip in world_sprites(n, frames):
+        by_action.setdefault(clip.script["objects"][0]["action"], []).append(motion(matte(clip.frames)))
     return {a: {k: round(float(np.mean([m[k] for m in ms])), 2) for k in ("step", "rise")} | {"clips": len(ms)}
             for a, ms in sorted(by_action.items())}  # fmt: skip
 
@@ -103,12 +112,7 @@ def motion_table(moves: list[dict], world: dict) -> list[str]:
 
 def mattes(pipe: Pipeline, n: int, folder: Path) -> dict:
     out = {"raw": [], "h264": [], "vae": []}
-    i = 0
-    while len(out["raw"]) < n:
-        clip = render(sample_spec(i, 0, ("sprites",), ((64, 64),), (17,), (12,)))
-        i += 1
-        if clip.script.get("setting") != "transparent":
-            continue
+    for clip in world_sprites(n, 17):
         frames = clip.frames
         true = np.any(frames != key_color(frames), axis=-1)
         versions = {"raw": frames, "h264": read_video(write_video(folder / "s.mp4", frames, 12, crf=18)),

@@ -157,10 +157,6 @@ def test_a_jump_plays_out_and_back_so_its_wrap_is_an_inner_step():
     assert all(np.array_equal(rgb[k], rgb[-k]) for k in range(1, 4))
     assert not np.array_equal(rgb[0], rgb[1])
 
-def _cut(image: np.ndarray) -> np.ndarray:
-    return matte(image[None], key_color(image[None]))
-
-
 def test_the_reference_still_wears_the_color_the_prompt_names():
     """Of the candidate stills, one whose cut-out the analyzer names by the prompt's color wins over a cleaner cut-out
     in another color (seed 6, 4 candidates: the cleanest of "a yellow slime" reads purple); no color word, no
@@ -170,12 +166,12 @@ def test_the_reference_still_wears_the_color_the_prompt_names():
     assert (prompt_color("a Yellow slime, jumping"), prompt_color("a gray robot")) == ("yellow", None)
     pipe, o = Pipeline(), SpriteOptions(seed=6)
     picked = pick_reference(pipe, "a yellow slime", o, tries=4)
-    assert colors_of(_cut(picked), o.fps)[0] == "yellow"
+    assert colors_of(matte(picked[None]), o.fps)[0] == "yellow"
     prompt = "a sprite of a yellow slime standing idle, facing right, on a transparent background"
     stills = [pipe.generate(Request(prompt, 64, 64, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance),
                             progress=False).frames[0] for k in range(4)]  # fmt: skip
     cleanest = max(stills, key=cutout_score)
-    assert cutout_score(cleanest) > cutout_score(picked) and colors_of(_cut(cleanest), o.fps)[0] != "yellow"
+    assert cutout_score(cleanest) > cutout_score(picked) and colors_of(matte(cleanest[None]), o.fps)[0] != "yellow"
 
 
 def test_despill_takes_the_key_glow_off_edges_only():

@@ -219,7 +219,7 @@ def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = R
         if bar is not None:
             bar.update(1)
         score = cutout_score(image)
-        if wanted and colors_of(matte(image[None], key_color(image[None])), o.fps)[0] != wanted:
+        if wanted and colors_of(matte(image[None]), o.fps)[0] != wanted:  # matte reads the key itself
             score *= 0.5
         if score > best_score:
             best, best_score = image, score
