@@ -23,17 +23,23 @@ from kinetoscope.media import read_video, write_video
 from kinetoscope.studio.matte import despill, key_color, matte
 from kinetoscope.studio.sheets import Animation, write_sheet
 from kinetoscope.studio.sprites import (
+    ACTION_TRIES,
     PINGPONG,
+    REFERENCE_TRIES,
     STILL_STEP,
     SpriteOptions,
     _action,
+    _pingpong,
+    _sheet,
+    as_seen,
     colors_of,
     cutout_score,
     effect_of,
+    make_sprites,
     motion,
     over_gray,
-    pick_reference,
     prompt_color,
+    reference_stills,
 )
 from kinetoscope.studio.storyboard import load_storyboard
 from kinetoscope.world import render, sample_spec
@@ -152,10 +158,57 @@ def test_a_jump_plays_out_and_back_so_its_wrap_is_an_inner_step():
     reference[10:22, 10:22] = (220, 30, 30)
     req = Request("a sprite of a red knight hopping, facing right, on a transparent background", 32, 32, 9, 12,
                   steps=4)  # fmt: skip
-    rgb, cut = _action(Pipeline(), req, reference, key_color(reference[None]), None, 1, pingpong=True)
-    assert rgb.shape == (8, 32, 32, 3) and cut.shape == (8, 32, 32, 4)
+    rgb = _pingpong(Pipeline(), req, reference, 1)
+    assert rgb.shape == (8, 32, 32, 3)
     assert all(np.array_equal(rgb[k], rgb[-k]) for k in range(1, 4))
     assert not np.array_equal(rgb[0], rgb[1])
+
+
+def test_an_action_that_never_keeps_the_color_climbs_every_rung_of_tries():
+    """An action whose tries all lose the sheet's color is drawn ACTION_TRIES times, the second half at half the
+    guidance, and a ping-pong one then ACTION_TRIES // 2 times in loop mode; every try another seed; the best try
+    comes back, cut out."""
+    from kinetoscope.pipeline import Pipeline, Request
+
+    class Counted(Pipeline):  # the real pipeline, each run's request and inputs noted
+        runs: list[tuple[int, float, bool]] = []
+
+        def run(self, req, inputs, **kw):
+            self.runs.append((req.seed, req.guidance, inputs.loop))
+            return super().run(req, inputs, **kw)
+
+    reference = np.zeros((32, 32, 3), np.uint8)
+    reference[...] = (0, 255, 0)
+    reference[10:22, 10:22] = (220, 30, 30)
+    req = Request("a sprite of a red knight hopping, facing right, on a transparent background", 32, 32, 9, 12,
+                  steps=2, guidance=4.0)  # fmt: skip
+    pipe, half = Counted(), ACTION_TRIES // 2
+    rgb, cut = _action(pipe, req, reference, key_color(reference[None]), "no such color", 1, pingpong=True)
+    assert rgb.shape == (8, 32, 32, 3) and cut.shape == (8, 32, 32, 4)
+    assert [g for _, g, _ in pipe.runs] == [4.0] * half + [2.0] * (ACTION_TRIES - half + half)
+    assert [loop for *_, loop in pipe.runs] == [False] * ACTION_TRIES + [True] * half
+    assert len({seed for seed, *_ in pipe.runs}) == len(pipe.runs)
+
+def test_a_sheet_whose_actions_disagree_is_drawn_again_from_the_next_reference(tmp_path, capsys):
+    """Seed 3 at 32 px and 2 steps: from the best reference still, idle, walk and jump read yellow, yellow, orange;
+    from the second best all three read red, and that sheet is the one written (its actions count on the bar too)."""
+    from tqdm import tqdm
+
+    from kinetoscope.pipeline import Pipeline
+
+    pipe, quiet = Pipeline(), tqdm(disable=True)
+    o = SpriteOptions(size=32, steps=2, seed=3, actions=("idle", "walk", "jump"), progress=True)
+    first = reference_stills(pipe, "a red knight", o)[0]
+
+    def read(animations: list[Animation]) -> list[str | None]:
+        return [colors_of(a.frames, o.fps)[0] for a in animations]
+
+    assert len(set(read(_sheet(pipe, "a red knight", first, o, quiet)[1]))) > 1  # the case this test pins
+    sheet = make_sprites("a red knight", tmp_path / "knight.png", o, pipe)
+    assert [a.name for a in sheet.animations] == ["idle", "walk", "jump"] and read(sheet.animations) == ["red"] * 3
+    total = REFERENCE_TRIES + 2 * len(o.actions)  # both sheets' actions were drawn
+    assert f"{total}/{total}" in capsys.readouterr().err
+
 
 def test_the_reference_still_wears_the_color_the_prompt_names():
     """Of the candidate stills, one whose cut-out the analyzer names by the prompt's color wins over a cleaner cut-out
@@ -164,8 +217,12 @@ def test_the_reference_still_wears_the_color_the_prompt_names():
     from kinetoscope.pipeline import Pipeline, Request
 
     assert (prompt_color("a Yellow slime, jumping"), prompt_color("a gray robot")) == ("yellow", None)
+    assert as_seen("an orange cat", "red") == "a red cat" and as_seen("a red wizard", "orange") == "an orange wizard"
+    assert as_seen("a knight in Red armor", "blue") == "a knight in blue armor"
+    assert as_seen("a gray robot", "red") == "a gray robot"  # no color word: nothing to replace
+    assert as_seen("a red robot", "red") == as_seen("a red robot", None) == "a red robot"
     pipe, o = Pipeline(), SpriteOptions(seed=6)
-    picked = pick_reference(pipe, "a yellow slime", o, tries=4)
+    picked = reference_stills(pipe, "a yellow slime", o, tries=4)[0]
     assert colors_of(matte(picked[None]), o.fps)[0] == "yellow"
     prompt = "a sprite of a yellow slime standing idle, facing right, on a transparent background"
     stills = [pipe.generate(Request(prompt, 64, 64, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance),

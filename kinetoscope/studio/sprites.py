@@ -4,10 +4,13 @@ A character sheet: one **reference** still ("a sprite of <prompt> standing idle,
 the cleanest cut-out of a few seeds, preferring one in the color the prompt names), then each action as a **seamless
 loop conditioned on that reference** (the pipeline's loop mode with the reference as frame 0), so the character does
 not change between actions. Every frame is cut out of the key background (studio/matte.py) with the key read from the
-reference; an action whose cut-out loses the reference's dominant color (the analyzer's reading) is drawn again with
-another seed, up to ACTION_TRIES. ``stride`` N generates N times the frames and keeps every Nth: with 4, one frame
-per latent frame, the steps are even (the VAE eases motion out inside a latent frame and catches up at the next,
-benchmarks/seams.py), at the cost of more drift over the longer clip. The sheet is written for engines
+reference. The action prompts name the character by the reference's color when it is not the one asked for
+(`as_seen`). An action whose cut-out loses the sheet's dominant color (the analyzer's reading: the reference's for the
+first action, then the first action's) or whose wrap stands out is drawn again, with another seed, then at half the
+guidance (`_action`); a sheet whose actions still disagree is drawn again from the next best reference. ``stride``
+N generates N times the frames and keeps every Nth: with 4, one frame per latent frame, the steps are even (the VAE
+eases motion out inside a latent frame and catches up at the next, benchmarks/seams.py), at the cost of more drift
+over the longer clip. The sheet is written for engines
 (studio/sheets.py).
 An **effect** prompt (a coin, a gem, fire, an explosion) makes one animation: a loop, or a one-shot for things that
 happen once (explosions, bursts).
@@ -16,6 +19,7 @@ happen once (explosions, bursts).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from kinetoscope.errors import KinetoscopeError
+from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import atomic_file
 from kinetoscope.pipeline import Inputs, Pipeline, Request
 from kinetoscope.sizes import SPATIAL_MULTIPLE
@@ -38,7 +43,9 @@ EFFECTS = {"coin": "spin", "gem": "sparkle", "sparkle": "sparkle", "fire": "burn
 ONE_SHOT = ("explode",)  # effects that play once
 PINGPONG = ("jump",)  # actions that go and come back: image-to-video from the reference, played forward then back
 REFERENCE_TRIES = 8  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
-ACTION_TRIES = 6  # seeds per action until one keeps the reference's dominant color (4 and 4: 7/12 held-out sheets)
+SHEET_TRIES = 2  # reference stills a sheet is drawn from in turn until its actions agree on the top color
+ACTION_TRIES = 6  # seeds per action until one keeps the sheet's color and loops; the second half at half guidance
+SEAM = 1.5  # a loop is seamless when its wrap is at most this many median frame steps (analyzer.loop_seam)
 STILL_STEP = 1.0  # a mean frame step (gray levels, `motion`) under which an animation barely moves
 
 
@@ -113,16 +120,39 @@ def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> tuple
 
 
 def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> tuple[dict, list[Animation]]:
-    """The reference still, then every action as a loop from it, cut out with the reference's key."""
-    reference = pick_reference(pipe, prompt, o, bar=bar)
+    """The sheet from the best reference still; when its actions still disagree on the top color, again from the next
+    best, up to SHEET_TRIES references, keeping the sheet whose actions agree most."""
+    best, best_agree = ({}, []), -1
+    for n, reference in enumerate(reference_stills(pipe, prompt, o, bar=bar)[:SHEET_TRIES]):
+        if n:
+            bar.total += len(o.actions)
+            bar.refresh()
+        rgb, animations = _sheet(pipe, prompt, reference, o, bar)
+        colors = [colors_of(a.frames, o.fps)[0] for a in animations]  # None: no sprite found
+        agree = max((colors.count(c) for c in colors if c), default=0)
+        if agree > best_agree:
+            best, best_agree = (rgb, animations), agree
+        if agree == len(colors):
+            break
+    return best
+
+
+def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions, bar: tqdm
+           ) -> tuple[dict, list[Animation]]:  # fmt: skip
+    """Every action as a loop from the reference, cut out with the reference's key, each keeping the color the first
+    one reads."""
     key = key_color(reference[None])
     color, _ = colors_of(matte(reference[None], key), o.fps)
+    seen = as_seen(prompt, color)
     rgb, animations = {}, []
     for action in o.actions:
         bar.set_postfix_str(action)
-        req = Request(f"a sprite of {prompt} {ACTIONS[action]}, facing right, on a transparent background",
+        req = Request(f"a sprite of {seen} {ACTIONS[action]}, facing right, on a transparent background",
                       o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
         rgb[action], cut = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
+        if not animations:  # its color is the one the others keep: a clip reads unlike its still (a red wizard,
+            # seed 3: the still reads red, all 6 idle loops blue; a two-colored character's top color flips)
+            color = colors_of(cut, o.fps)[0] or color
         animations.append(Animation(action, cut, o.fps, loop=True))
         bar.update(1)
     return rgb, animations
@@ -130,31 +160,43 @@ def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> tupl
 
 def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int,
             pingpong: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """One action's loop from the reference: the first of ACTION_TRIES seeds whose cut-out keeps the reference's
-    dominant color (the character must not change between actions), else the try where that color has the largest
-    share; (rgb, rgba) frames. A loop is the pipeline's loop mode over `req.frames - 1` frames; a ``pingpong`` one is
-    image-to-video from the reference over `req.frames`, every second frame kept and played out and back, so its wrap
-    is an ordinary step: what goes up comes down (README, "Game content", for what it measures)."""
-    best, best_share = None, -1.0
-    for k in range(ACTION_TRIES):
-        seeded = replace(req, seed=req.seed + 7919 * k)
-        if pingpong:
-            made = np.stack(list(pipe.run(seeded, Inputs(image=reference), progress=False)))  # (req.frames, H, W, 3)
-            # frame 1 stands in for frame 0, the reference's own decode (coded alone, it looks unlike the stream after
-            # it: as the wrap's step it failed the seam bar), then every second frame out and back
-            there = np.concatenate([made[1:2], made[2 * stride :: 2 * stride]])
-            clip = np.concatenate([there, there[-2:0:-1]])  # (req.frames - 1) // stride frames
-        else:
-            loop = np.stack(list(pipe.run(seeded, Inputs(image=reference, loop=True), progress=False)))[::stride]
-            clip = close_loop(loop)
+    """One action's animation from the reference: the first try whose cut-out keeps the sheet's dominant color (the
+    character must not change between actions) and loops seamlessly (wrap within SEAM frame steps), else the best
+    try by those two and then that color's share; (rgb, rgba) frames. Tries: ACTION_TRIES seeds, the second half at
+    half the guidance (the prompt pulls less, the reference given as frame 0 holds more); a ``pingpong`` action then
+    falls back on loop mode at half the guidance for ACTION_TRIES // 2 more (see `_pingpong` and `_loop`)."""
+    half = ACTION_TRIES // 2
+    tries = [(1.0, pingpong)] * half + [(0.5, pingpong)] * (ACTION_TRIES - half) + [(0.5, False)] * (half * pingpong)
+    best, best_rank = None, None
+    for k, (scale, out_and_back) in enumerate(tries):
+        seeded = replace(req, seed=req.seed + 7919 * k, guidance=req.guidance * scale)
+        clip = (_pingpong if out_and_back else _loop)(pipe, seeded, reference, stride)
         cut = matte(clip, key)
         dominant, shares = colors_of(cut, req.fps)
-        if color is None or dominant == color:
+        rank = (color is None or dominant == color, loop_seam(over_gray(cut)) <= SEAM, shares.get(color, 0.0))
+        if rank[:2] == (True, True):
             return clip, cut
-        share = shares.get(color, 0.0)
-        if share > best_share:
-            best, best_share = (clip, cut), share
+        if best_rank is None or rank > best_rank:
+            best, best_rank = (clip, cut), rank
     return best
+
+
+def _loop(pipe: Pipeline, req: Request, reference: np.ndarray, stride: int) -> np.ndarray:
+    """The pipeline's loop mode from the reference over `req.frames - 1` frames, every ``stride``-th kept and the wrap
+    blended (`close_loop`); (T, H, W, 3) uint8."""
+    loop = np.stack(list(pipe.run(req, Inputs(image=reference, loop=True), progress=False)))[::stride]
+    return close_loop(loop)
+
+
+def _pingpong(pipe: Pipeline, req: Request, reference: np.ndarray, stride: int) -> np.ndarray:
+    """Image-to-video from the reference over `req.frames`, every second frame kept and played out and back, so its
+    wrap is an ordinary step: what goes up comes down (README, "Game content", for what it measures); (T, H, W, 3)
+    uint8, as many frames as `_loop` gives."""
+    made = np.stack(list(pipe.run(req, Inputs(image=reference), progress=False)))  # (req.frames, H, W, 3)
+    # frame 1 stands in for frame 0, the reference's own decode (coded alone, it looks unlike the stream after it: as
+    # the wrap's step it failed the seam bar), then every second frame out and back
+    there = np.concatenate([made[1:2], made[2 * stride :: 2 * stride]])
+    return np.concatenate([there, there[-2:0:-1]])  # (req.frames - 1) // stride frames
 
 
 def over_gray(rgba: np.ndarray) -> np.ndarray:
@@ -166,8 +208,6 @@ def over_gray(rgba: np.ndarray) -> np.ndarray:
 def colors_of(rgba: np.ndarray, fps: float) -> tuple[str | None, dict[str, float]]:
     """The analyzer's dominant color of the largest object in cut-out frames (the color it names the object by) and
     its pixels' shares by color; (None, {}) when it finds no object."""
-    from kinetoscope.evaluate.analyzer import analyze
-
     objects = analyze(over_gray(rgba), fps).objects
     return (objects[0].color, dict(objects[0].colors)) if objects else (None, {})
 
@@ -205,13 +245,25 @@ def prompt_color(prompt: str) -> str | None:
     return next((w for w in prompt.lower().replace(",", " ").split() if w in COLORS), None)
 
 
-def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = REFERENCE_TRIES,
-                   bar: tqdm | None = None) -> np.ndarray:  # fmt: skip
-    """The character's reference still: the best of ``tries`` seeds by `cutout_score` (the bundled model often
-    mixes two key colors, and a sheet is only as clean as the key behind it), halved when the prompt names a color
-    and the analyzer names the cut-out another one (the user asked for a yellow slime; every action copies it)."""
+def as_seen(prompt: str, color: str | None) -> str:
+    """The prompt with the color it names replaced by the reference's (the analyzer's reading): when no candidate
+    still came out in the asked color, the actions describe the character they copy, not the one asked for (asked
+    "a red wizard", drawn blue, the jump pulled toward red)."""
     wanted = prompt_color(prompt)
-    best, best_score = None, -1.0
+    if not (wanted and color) or wanted == color:
+        return prompt
+    article = "an" if color[0] in "aeiou" else "a"
+    return re.sub(rf"\b(?:(an?)\s+)?{wanted}\b", lambda m: f"{article} {color}" if m[1] else color, prompt,
+                  count=1, flags=re.IGNORECASE)  # fmt: skip
+
+
+def reference_stills(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = REFERENCE_TRIES,
+                     bar: tqdm | None = None) -> list[np.ndarray]:  # fmt: skip
+    """Candidate reference stills of ``tries`` seeds, best first by `cutout_score` (the bundled model often mixes two
+    key colors, and a sheet is only as clean as the key behind it), halved when the prompt names a color and the
+    analyzer names the cut-out another one (the user asked for a yellow slime; every action copies it)."""
+    wanted = prompt_color(prompt)
+    scored = []
     for k in range(tries):
         still = Request(f"a sprite of {prompt} standing idle, facing right, on a transparent background", o.size,
                         o.size, 1, o.fps, o.seed + 1000 * k, o.steps, o.guidance)  # fmt: skip
@@ -221,9 +273,8 @@ def pick_reference(pipe: Pipeline, prompt: str, o: SpriteOptions, tries: int = R
         score = cutout_score(image)
         if wanted and colors_of(matte(image[None]), o.fps)[0] != wanted:  # matte reads the key itself
             score *= 0.5
-        if score > best_score:
-            best, best_score = image, score
-    return best
+        scored.append((score, image))
+    return [image for _, image in sorted(scored, key=lambda x: -x[0])]  # stable: the first of equals stays first
 
 
 def character_sheet(prompt: str, out: str | Path, variants: int = 8, size: int = 64, seed: int = 0,
