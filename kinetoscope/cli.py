@@ -229,14 +229,16 @@ def _add_sprites(p: argparse.ArgumentParser) -> None:
 
 def _run_sprites(a: argparse.Namespace) -> int:
     from kinetoscope.evaluate.analyzer import loop_seam
-    from kinetoscope.studio.sprites import STILL_STEP, SpriteOptions, make_sprites, motion
+    from kinetoscope.studio.sprites import STILL_STEP, SpriteOptions, make_sprites, motion, over_gray
 
     s = make_sprites(a.prompt, a.out, SpriteOptions(a.size, a.frames, tuple(a.actions), a.fps, a.seed, a.steps,
                                                     model=a.model, stride=a.stride, progress=True))  # fmt: skip
-    seams = ", ".join(f"{n} {loop_seam(c):.2f}" for n, c in s.rgb.items())
+    # as the bar and the retries read it: the cut-out sprite over gray, as a game shows it; loops only
+    seams = ", ".join(f"{x.name} {loop_seam(over_gray(x.frames)):.2f}" for x in s.animations if x.loop)
     steps = {x.name: motion(x.frames)["step"] for x in s.animations}
     print(f"{s.paths['png']}: {s.kind}, {len(s.animations)} animation(s) x {len(s.animations[0].frames)} frames "
-          f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams}; mean frame step: "
+          f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams or 'none (plays once)'}; "
+          f"mean frame step: "
           f"{', '.join(f'{n} {v:.2f}' for n, v in steps.items())}; also {s.paths['json'].name}, "
           f"{s.paths['tres'].name} and GIF/WebP/APNG previews")  # fmt: skip
     still = [n for n, v in steps.items() if v < STILL_STEP]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +82,6 @@ class SpriteOptions:
 class SpriteSheet:
     paths: dict[str, Path]
     animations: list[Animation]
-    rgb: dict[str, np.ndarray] = field(default_factory=dict)  # each animation before matting (for measures)
     kind: str = "character"
 
 
@@ -101,70 +100,69 @@ def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOp
     total = 1 if effect else REFERENCE_TRIES + len(options.actions)
     with tqdm(total=total, desc="sprites", unit="clip", disable=not options.progress) as bar:
         if effect:
-            rgb, animations = _effect(pipe, prompt, effect, options)
+            animations = _effect(pipe, prompt, effect, options)
             bar.update(1)
         else:
-            rgb, animations = _character(pipe, prompt, options, bar)
+            animations = _character(pipe, prompt, options, bar)
     paths = write_sheet(Path(out), animations)
-    return SpriteSheet(paths, animations, rgb, "effect" if effect else "character")
+    return SpriteSheet(paths, animations, "effect" if effect else "character")
 
 
-def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> tuple[dict, list[Animation]]:
+def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> list[Animation]:
     """One animation: a loop, or a one-shot for effects that happen once."""
     req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames * o.stride + 1, o.fps,
                   o.seed, o.steps, o.guidance)  # fmt: skip
     once = effect in ONE_SHOT
     clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames * o.stride : o.stride]
     clip = clip if once else close_loop(clip)
-    return {effect: clip}, [Animation(effect, matte(clip), o.fps, loop=not once)]
+    return [Animation(effect, matte(clip), o.fps, loop=not once)]
 
 
-def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> tuple[dict, list[Animation]]:
+def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> list[Animation]:
     """The sheet from the best reference still; when its actions still disagree on the top color, again from the next
     best, up to SHEET_TRIES references, keeping the sheet whose actions agree most."""
-    best, best_agree = ({}, []), -1
+    best, best_agree = [], -1
     for n, reference in enumerate(reference_stills(pipe, prompt, o, bar=bar)[:SHEET_TRIES]):
         if n:
             bar.total += len(o.actions)
             bar.refresh()
-        rgb, animations = _sheet(pipe, prompt, reference, o, bar)
+        animations = _sheet(pipe, prompt, reference, o, bar)
         colors = [colors_of(a.frames, o.fps)[0] for a in animations]  # None: no sprite found
         agree = max((colors.count(c) for c in colors if c), default=0)
         if agree > best_agree:
-            best, best_agree = (rgb, animations), agree
+            best, best_agree = animations, agree
         if agree == len(colors):
             break
     return best
 
 
-def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions, bar: tqdm
-           ) -> tuple[dict, list[Animation]]:  # fmt: skip
+def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions, bar: tqdm) -> list[Animation]:
     """Every action as a loop from the reference, cut out with the reference's key, each keeping the color the first
     one reads."""
     key = key_color(reference[None])
     color, _ = colors_of(matte(reference[None], key), o.fps)
     seen = as_seen(prompt, color)
-    rgb, animations = {}, []
+    animations = []
     for action in o.actions:
         bar.set_postfix_str(action)
         req = Request(f"a sprite of {seen} {ACTIONS[action]}, facing right, on a transparent background",
                       o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-        rgb[action], cut = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
+        cut = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
         if not animations:  # its color is the one the others keep: a clip reads unlike its still (a red wizard,
             # seed 3: the still reads red, all 6 idle loops blue; a two-colored character's top color flips)
             color = colors_of(cut, o.fps)[0] or color
         animations.append(Animation(action, cut, o.fps, loop=True))
         bar.update(1)
-    return rgb, animations
+    return animations
 
 
 def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int,
-            pingpong: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """One action's animation from the reference: the first try whose cut-out keeps the sheet's dominant color (the
-    character must not change between actions) and loops seamlessly (wrap within SEAM frame steps), else the best
-    try by those two and then that color's share; (rgb, rgba) frames. Tries: ACTION_TRIES seeds, the second half at
-    half the guidance (the prompt pulls less, the reference given as frame 0 holds more); a ``pingpong`` action then
-    falls back on loop mode at half the guidance for ACTION_TRIES // 2 more (see `_pingpong` and `_loop`)."""
+            pingpong: bool = False) -> np.ndarray:  # fmt: skip
+    """One action's animation from the reference, cut out ((T, H, W, 4) uint8): the first try whose cut-out keeps the
+    sheet's dominant color (the character must not change between actions) and loops seamlessly (wrap within SEAM
+    frame steps), else the best try by those two and then that color's share. Tries: ACTION_TRIES seeds, the second
+    half at half the guidance (the prompt pulls less, the reference given as frame 0 holds more); a ``pingpong``
+    action then falls back on loop mode at half the guidance for ACTION_TRIES // 2 more (`_pingpong`, `_loop`)."""
     half = ACTION_TRIES // 2
     tries = [(1.0, pingpong)] * half + [(0.5, pingpong)] * (ACTION_TRIES - half) + [(0.5, False)] * (half * pingpong)
     best, best_rank = None, None
@@ -175,9 +173,9 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
         dominant, shares = colors_of(cut, req.fps)
         rank = (color is None or dominant == color, loop_seam(over_gray(cut)) <= SEAM, shares.get(color, 0.0))
         if rank[:2] == (True, True):
-            return clip, cut
+            return cut
         if best_rank is None or rank > best_rank:
-            best, best_rank = (clip, cut), rank
+            best, best_rank = cut, rank
     return best
 
 
