@@ -168,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         characters = HELD_OUT[a.held_out] if a.held_out else CHARACTERS[: a.sheets]
         rows, loops, moves = sheets(pipe, characters, a.steps, Path(tmp), a.stride, a.seed_from)
         res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "held_out": a.held_out,
-               "seed_from": a.seed_from, "sheets": rows,
-               "loops": loops,
+               "seed_from": a.seed_from, "sheets": rows, "loops": loops,
                "motion": moves, "world_motion": world_motion(a.mattes * 4, 9),
                "matte": mattes(pipe, a.mattes, Path(tmp))}  # fmt: skip
     return write_result(res, a.out, table(res))

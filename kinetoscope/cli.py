@@ -238,8 +238,7 @@ def _run_sprites(a: argparse.Namespace) -> int:
     steps = {x.name: motion(x.frames)["step"] for x in s.animations}
     print(f"{s.paths['png']}: {s.kind}, {len(s.animations)} animation(s) x {len(s.animations[0].frames)} frames "
           f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams or 'none (plays once)'}; "
-          f"mean frame step: "
-          f"{', '.join(f'{n} {v:.2f}' for n, v in steps.items())}; also {s.paths['json'].name}, "
+          f"mean frame step: {', '.join(f'{n} {v:.2f}' for n, v in steps.items())}; also {s.paths['json'].name}, "
           f"{s.paths['tres'].name} and GIF/WebP/APNG previews")  # fmt: skip
     still = [n for n, v in steps.items() if v < STILL_STEP]
     if still:

@@ -126,8 +126,7 @@ def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> list
         if n:
             bar.total += len(o.actions)
             bar.refresh()
-        animations = _sheet(pipe, prompt, reference, o, bar)
-        colors = [colors_of(a.frames, o.fps)[0] for a in animations]  # None: no sprite found
+        animations, colors = _sheet(pipe, prompt, reference, o, bar)
         agree = max((colors.count(c) for c in colors if c), default=0)
         if agree > best_agree:
             best, best_agree = animations, agree
@@ -136,29 +135,31 @@ def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> list
     return best
 
 
-def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions, bar: tqdm) -> list[Animation]:
+def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions, bar: tqdm
+           ) -> tuple[list[Animation], list[str | None]]:  # fmt: skip
     """Every action as a loop from the reference, cut out with the reference's key, each keeping the color the first
-    one reads."""
+    one reads; the animations and the analyzer's color for each (None: no sprite found)."""
     key = key_color(reference[None])
     color, _ = colors_of(matte(reference[None], key), o.fps)
     seen = as_seen(prompt, color)
-    animations = []
+    animations, colors = [], []
     for action in o.actions:
         bar.set_postfix_str(action)
         req = Request(f"a sprite of {seen} {ACTIONS[action]}, facing right, on a transparent background",
                       o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-        cut = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
+        cut, read = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
         if not animations:  # its color is the one the others keep: a clip reads unlike its still (a red wizard,
             # seed 3: the still reads red, all 6 idle loops blue; a two-colored character's top color flips)
-            color = colors_of(cut, o.fps)[0] or color
+            color = read or color
         animations.append(Animation(action, cut, o.fps, loop=True))
+        colors.append(read)
         bar.update(1)
-    return animations
+    return animations, colors
 
 
 def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int,
-            pingpong: bool = False) -> np.ndarray:  # fmt: skip
-    """One action's animation from the reference, cut out ((T, H, W, 4) uint8): the first try whose cut-out keeps the
+            pingpong: bool = False) -> tuple[np.ndarray, str | None]:  # fmt: skip
+    """One action's animation from the reference, cut out ((T, H, W, 4) uint8), and its color: the first try whose cut-out keeps the
     sheet's dominant color (the character must not change between actions) and loops seamlessly (wrap within SEAM
     frame steps), else the best try by those two and then that color's share. Tries: ACTION_TRIES seeds, the second
     half at half the guidance (the prompt pulls less, the reference given as frame 0 holds more); a ``pingpong``
@@ -173,9 +174,9 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
         dominant, shares = colors_of(cut, req.fps)
         rank = (color is None or dominant == color, loop_seam(over_gray(cut)) <= SEAM, shares.get(color, 0.0))
         if rank[:2] == (True, True):
-            return cut
+            return cut, dominant
         if best_rank is None or rank > best_rank:
-            best, best_rank = cut, rank
+            best, best_rank = (cut, dominant), rank
     return best
 
 
