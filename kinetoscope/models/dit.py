@@ -44,6 +44,7 @@ class DiTConfig:
 PRESETS = {
     "tiny": DiTConfig(width=32, depth=2, heads=2, latent=8),
     "small": DiTConfig(width=192, depth=6, heads=3),
+    "medium": DiTConfig(width=256, depth=8, heads=4),  # 9.5 M: with the small VAE, a ~30 MB bundle (GPU-trained)
     "base": DiTConfig(width=512, depth=12, heads=8),
     "large": DiTConfig(width=1024, depth=24, heads=16),
     "xl": DiTConfig(width=1536, depth=28, heads=24),  # ~1.3 B parameters: the open 1.3 B-class video models' size

@@ -284,6 +284,6 @@ class VAE(nn.Module):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Training pass: sample z ~ q(z | x), decode. Returns (reconstruction, mean, logvar)."""
         mean, logvar = self.posterior(x)
-        noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32).to(mean.dtype)
+        noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32).to(mean.device, mean.dtype)
         z = mean + noise * (0.5 * logvar).exp()
         return self.decoder(z), mean, logvar

@@ -1,0 +1,94 @@
+"""scripts/train_gpu.py, the GPU session's training command: the parts that stand in for what the GPU machine lacks
+(emoji PNGs for the font, a trimmed text encoder, footage read with OpenCV), its schedule, and the split weights."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from kinetoscope.data.crops import CropMix
+from kinetoscope.models.text import TextEncoder
+from kinetoscope.train.common import lr_at
+from kinetoscope.world import canvas, render, sample_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_gpu", ROOT / "scripts" / "train_gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    return _script()
+
+
+@pytest.fixture(scope="module")
+def assets(gpu, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("assets")
+    gpu.prepare(folder)
+    return folder
+
+
+def test_emoji_pngs_draw_what_the_font_draws(gpu, assets, monkeypatch):
+    font_loader = canvas.emoji_image
+    font = {name: np.asarray(font_loader(name)) for name in canvas.EMOJI}
+    monkeypatch.setattr(canvas, "emoji_image", font_loader)  # put back after the test
+    gpu.use_assets(assets)
+    assert canvas.emoji_image is not font_loader
+    for name, pixels in font.items():
+        assert np.array_equal(np.asarray(canvas.emoji_image(name)), pixels), name
+
+
+def test_trimmed_text_encoder_matches_minilm_on_world_captions(gpu, assets, tmp_path):
+    trimmed, kept = gpu.trimmed_text_encoder(assets, tmp_path / "minilm")
+    captions = []
+    for i in range(12):
+        clip = render(sample_spec(i, seed=5))
+        captions += [clip.terse, clip.detailed]
+    ids = {t for c in captions for t in trimmed.tokenizer(c)["input_ids"]}
+    assert ids <= kept
+    full, small = TextEncoder()(captions), trimmed(captions)
+    assert torch.equal(full.mask, small.mask)
+    assert (full.tokens - small.tokens).abs().max() < 0.02  # fp16 weights
+    assert (full.pooled - small.pooled).abs().max() < 5e-3
+
+
+def test_memory_crops_draw_world_footage_and_photos(gpu, assets):
+    clips = [render(sample_spec(i, seed=7)).frames for i in range(6)]
+    source = gpu.MemoryCrops(clips, assets, CropMix(world=0.4, real=0.2, photo_pan=0.2, photo=0.2), seed=0)
+    assert len(source.real) == 3 and len(source.photos) == 6
+    x = source.batch(step=3, rank=0, size=32, frames=5, batch=8)
+    assert x.shape == (8, 3, 5, 32, 32) and x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, source.batch(step=3, rank=0, size=32, frames=5, batch=8))
+
+
+def test_schedule_sizes_itself_to_the_deadline(gpu, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(gpu.time, "time", lambda: clock[0])
+    sched = gpu.Schedule(peak=1e-3, warmup=10, deadline=1000.0 + 100.0, probe=30)
+    for step in range(30):
+        assert sched.lr(step) == pytest.approx(lr_at(step, 10**9, 1e-3, 10))
+        clock[0] += 0.5  # half a second a step
+        assert not sched.done(step)
+    sched.lr(30)  # 25 steps took 12.5 s; 85 s are left: 170 more
+    assert sched.total == 30 + 170
+    assert sched.lr(sched.total - 1) < 1e-6 and sched.done(sched.total) and not sched.done(sched.total - 1)
+
+
+def test_split_weights_come_back_whole(gpu, tmp_path):
+    weights = {f"block.{i}.w": torch.randn(64, 64).half() for i in range(5)}
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    gpu.split_weights(tmp_path, limit=4096)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.part0.safetensors", "model.part1.safetensors"]
+    gpu.join_weights(tmp_path)
+    back = load_file(str(tmp_path / "model.safetensors"))
+    assert back.keys() == weights.keys() and all(torch.equal(back[k], weights[k]) for k in weights)
