@@ -59,6 +59,7 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU only for a dr
 DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup steps)
     "small": ("small", True, 5e-4, 100),
     "medium": ("medium", False, 8e-4, 150),
+    "direction": ("small", True, 3e-4, 50),  # --direction: the bundle's DiT on static-camera physics clips only
 }
 
 
@@ -130,12 +131,13 @@ def use_assets(folder: Path) -> None:
     canvas.emoji_image = emoji_png
 
 
-def render_clip(job: tuple[int, int, tuple, tuple]) -> tuple[np.ndarray, float, dict]:
-    """World clip i of (i, seed, sizes, fps) as (frames, fps, captions); empty sizes and fps: the world's defaults."""
-    i, seed, sizes, fps = job
-    spec = sample_spec(i, seed, sizes=sizes, fps=fps) if sizes else sample_spec(i, seed)
+def render_clip(job: tuple) -> tuple[np.ndarray, float, dict, str]:
+    """World clip i of (i, seed[, sizes, fps[, families, frames]]) as (frames, fps, captions, camera motion); what
+    the job leaves out is the world's default."""
+    i, seed, *rest = job
+    spec = sample_spec(i, seed, **dict(zip(("sizes", "fps", "families", "frames"), rest)))
     clip = render(spec)
-    return clip.frames, clip.fps, {"terse": clip.terse, "detailed": clip.detailed}
+    return clip.frames, clip.fps, {"terse": clip.terse, "detailed": clip.detailed}, clip.script["camera"]["motion"]
 
 
 def read_clip_cv2(path: Path) -> np.ndarray:
@@ -295,8 +297,8 @@ def build_cache(results: list, vae_run: Path, folder: Path) -> LatentCache:
     vae = load_vae(vae_run).to(DEVICE)
     z: list = [None] * len(results)
     by_shape: dict[tuple, list[int]] = {}
-    for i, (frames, _, _) in enumerate(results):
-        by_shape.setdefault(frames.shape, []).append(i)
+    for i, r in enumerate(results):
+        by_shape.setdefault(r[0].shape, []).append(i)
     for idx in by_shape.values():
         for k in range(0, len(idx), 64):
             part = idx[k : k + 64]
@@ -327,7 +329,7 @@ def build_cache(results: list, vae_run: Path, folder: Path) -> LatentCache:
     empty = text([""])
     print(f"cache: {len(z)} clips, {missing} caption tokens outside the trimmed vocabulary", flush=True)
     records = [ClipRecord(path=f"memory/{i:06d}", frames=f.shape[0], fps=fps, height=f.shape[1], width=f.shape[2],
-                          captions=caps, source="world") for i, (f, fps, caps) in enumerate(results)]
+                          captions=caps, source="world") for i, (f, fps, caps, _) in enumerate(results)]
     return LatentCache(records, z, tokens, pooled, TextEmbedding(empty.tokens, empty.mask, empty.pooled))
 
 
@@ -412,6 +414,45 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
 
 # --- there: the whole run -----------------------------------------------------------------------------------------
 
+def run_direction(folder: Path, out: Path, budget: float, init: Path) -> None:
+    """The experiment for the DiT that does not read direction words: the bundle's DiT trained on static-camera
+    physics clips only (objects moving as their captions say, nothing facing or panning), under the bundle's VAE;
+    `python benchmarks/words.py --model` on the result tells whether it has started to read them."""
+    t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    use_assets(folder)
+    jobs = [(i, DIT_SEED + 1000, DIT_SIZES, DIT_FPS, ("physics",), (17, 33)) for i in range(SCALE["dit_clips"])]
+    with get_context("fork").Pool(SCALE["pool"]) as pool:
+        results = [r for r in pool.map(render_clip, jobs, chunksize=32) if r[3] == "static"]
+    print(f"{time.time() - t0:.0f} s: {len(results)} static-camera physics clips of {len(jobs)}", flush=True)
+    train_dits(build_cache(results, init / "vae", folder), ["direction"], init / "vae", t0 + 0.95 * budget - 10, out,
+               init)
+    print(f"{time.time() - t0:.0f} s: done", flush=True)
+
+
+def train_dits(cache: LatentCache, dits: list[str], vae_run: Path, deadline: float, out: Path, init: Path) -> list[int]:
+    """Train DITS at once, one process each, on CACHE until DEADLINE; export each that finished to OUT/<name>/dit
+    (split when too big for the way back) and their metrics into OUT/metrics.jsonl. Returns the exit codes."""
+    from kinetoscope.pipeline import export_bundle
+
+    torch.save(cache, "/tmp/cache.pt")
+    print(f"cache written; DiTs {dits} train until {deadline - time.time():.0f} s from now", flush=True)
+    procs = [subprocess.Popen([sys.executable, __file__, "--dit", name, "--deadline", str(deadline), "--out", str(out),
+                               "--init", str(init)] + (["--dry-run"] if SCALE == DRY else [])) for name in dits]
+    codes = [p.wait() for p in procs]
+    for name, code in zip(dits, codes):
+        if code == 0:
+            export_bundle(Path("/tmp/runs") / name, vae_run, out / name)
+            shutil.rmtree(out / name / "vae")
+            split_weights(out / name / "dit")
+    with open(out / "metrics.jsonl", "w") as f:  # one file: the way back takes 8 files at most
+        for part in sorted(out.glob("*_metrics.jsonl")):
+            for line in part.read_text().splitlines():
+                f.write(json.dumps({"run": part.name.removesuffix("_metrics.jsonl")} | json.loads(line)) + "\n")
+            part.unlink()
+    return codes
+
+
 def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> None:
     from kinetoscope.pipeline import export_bundle
 
@@ -420,9 +461,9 @@ def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> 
     use_assets(folder)
     torch.backends.cudnn.benchmark = True
     with get_context("fork").Pool(SCALE["pool"]) as pool:
-        vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED, (), ()) for i in range(SCALE["vae_clips"])],
+        vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])],
                                             chunksize=16)]
-        held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED, (), ()) for i in range(SCALE["held_out"])])]
+        held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
     print(f"{time.time() - t0:.0f} s: {len(vae_clips)} VAE clips", flush=True)
     pool = get_context("fork").Pool(SCALE["dit_pool"])
     pending = pool.map_async(render_clip, [(i, DIT_SEED, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"])],
@@ -438,22 +479,7 @@ def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> 
     print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips", flush=True)
     cache = build_cache(results, vae_run, folder)
     del results
-    torch.save(cache, "/tmp/cache.pt")
-    deadline = t0 + 0.95 * budget - 15
-    print(f"{time.time() - t0:.0f} s: cache written; DiTs {dits} train until {deadline - t0:.0f} s", flush=True)
-    procs = [subprocess.Popen([sys.executable, __file__, "--dit", name, "--deadline", str(deadline), "--out", str(out),
-                               "--init", str(init)] + (["--dry-run"] if SCALE == DRY else [])) for name in dits]
-    codes = [p.wait() for p in procs]
-    for name, code in zip(dits, codes):
-        if code == 0:
-            export_bundle(Path("/tmp/runs") / name, vae_run, out / name)
-            shutil.rmtree(out / name / "vae")
-            split_weights(out / name / "dit")
-    with open(out / "metrics.jsonl", "w") as f:  # one file: the way back takes 8 files at most
-        for part in sorted(out.glob("*_metrics.jsonl")):
-            for line in part.read_text().splitlines():
-                f.write(json.dumps({"run": part.name.removesuffix("_metrics.jsonl")} | json.loads(line)) + "\n")
-            part.unlink()
+    codes = train_dits(cache, dits, vae_run, t0 + 0.95 * budget - 15, out, init)
     print(f"{time.time() - t0:.0f} s: done, exit codes {codes}", flush=True)
 
 
@@ -503,6 +529,7 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run")
     p.add_argument("--init", type=Path, default=ROOT / "kinetoscope" / "weights", help="the bundle to start from")
     p.add_argument("--dits", default="small,medium", help=f"DiTs to train at once, of {', '.join(DITS)}")
+    p.add_argument("--direction", action="store_true", help="the direction-words experiment (run_direction) instead")
     p.add_argument("--dry-run", action="store_true", help="tiny data and batches: check the whole flow on the CPU")
     p.add_argument("--join", type=Path, help="here, after the run: put a DiT folder's split weights back together")
     p.add_argument("--dit", help=argparse.SUPPRESS)
@@ -517,7 +544,8 @@ def main() -> None:
     elif a.dit:
         train_dit_gpu(a.dit, Path("/tmp/cache.pt"), a.init / "dit", a.deadline, a.out)
     else:
-        run(a.assets, a.out, a.budget, a.init, a.dits.split(","))
+        (run_direction(a.assets, a.out, a.budget, a.init) if a.direction
+         else run(a.assets, a.out, a.budget, a.init, a.dits.split(",")))
 
 
 if __name__ == "__main__":
