@@ -259,6 +259,7 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
             log.flush()
             print(f"  vae {step}: loss {row['loss']:.4f} psnr {row['psnr']:.2f}", flush=True)
     del loader
+    log.close()
     vae = vae.float().cpu().eval()
     calibrate_latents(vae, source, cfg)
     run = Path("/tmp/runs/vae")
@@ -404,6 +405,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(f"  {name} {step}: loss {row['loss']:.4f} {row['tokens_per_s'] / 1e3:.0f}k tok/s", flush=True)
+    log.close()
     run = Path("/tmp/runs") / name
     config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg) | {"steps": step}, "data": "memory",
               "vae": "/tmp/runs/vae", "latents": "memory", "init": str(init) if from_bundle else None,
