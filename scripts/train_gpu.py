@@ -9,7 +9,8 @@ schedule sized from its measured step time to end by the deadline. Each DiT come
 (`kinetoscope export`'s format: OUT/<name>/dit, with the new VAE in OUT/vae).
 
     python scripts/train_gpu.py --prepare .gpu                                 # here, once
-    python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 540        # on the GPU machine
+    python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 520        # on the GPU machine (v4's run)
+    python scripts/train_gpu.py --direction --assets .gpu --out "$OUT" --budget 220   # the direction experiment
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import ast
 import functools
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -47,11 +47,11 @@ from kinetoscope.data.shards import ClipRecord  # noqa: E402
 from kinetoscope.models.text import TextEmbedding, TextEncoder, model_folder  # noqa: E402
 from kinetoscope.world import canvas, render, sample_spec  # noqa: E402
 
-VAE_SEED, DIT_SEED, HELD_OUT_SEED = 1000, 2000, 31337  # the bundled VAE's and DiT's world sets used these seeds too (1 200 and 6 000 clips)
+VAE_SEED, DIT_SEED, HELD_OUT_SEED = 1000, 2000, 31337  # v1/v2's VAE and DiT world sets used seeds 1000 and 2000 too
 FULL = {"vae_clips": 3000, "dit_clips": 16000, "pool": 15, "dit_pool": 7, "vae_workers": 8, "dit_workers": 6,
         "vae_batch": 32, "dit_tokens": 32768, "dit_batch": 256, "held_out": 48}
 DRY = {"vae_clips": 24, "dit_clips": 48, "pool": 2, "dit_pool": 1, "vae_workers": 1, "dit_workers": 1, "vae_batch": 2,
-       "dit_tokens": 2048, "dit_batch": 16, "held_out": 4}  # --dry-run: the whole flow in a minute on the CPU
+       "dit_tokens": 2048, "dit_batch": 16, "held_out": 4}  # --dry-run: the whole flow in ~100 s on the CPU
 SCALE = dict(FULL)
 DIT_SIZES, DIT_FPS = ((64, 64), (112, 64), (64, 112)), (16,)
 TEXT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
