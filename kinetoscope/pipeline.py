@@ -115,16 +115,22 @@ def model_folders(model: str | Path | None) -> tuple[Path, Path]:
 def export_bundle(dit_run: str | Path, vae_run: str | Path, out: str | Path, card: str | None = None) -> Path:
     """Write a bundle (OUT/dit, OUT/vae) with fp16 weights from two training runs: what ships in weights/."""
     out = Path(out)
-    for name, src in (("dit", Path(dit_run)), ("vae", Path(vae_run))):
-        config, weights = read_folder(src)
-        if name == "dit":
-            config["vae"] = "../vae"
-        (out / name).mkdir(parents=True, exist_ok=True)
-        save_file({k: v.half().contiguous() for k, v in weights.items()}, str(out / name / MODEL_FILE))
-        (out / name / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        for f in (MODEL_FILE, CONFIG_FILE):
-            (out / name / f).chmod(0o644)  # safetensors writes 0600; shipped files are world-readable
+    export_part("dit", dit_run, out)
+    export_part("vae", vae_run, out)
     return out
+
+
+def export_part(name: str, run: str | Path, out: str | Path) -> None:
+    """Write one part of a bundle, OUT/NAME ("dit" or "vae"), with fp16 weights from a training run."""
+    config, weights = read_folder(Path(run))
+    if name == "dit":
+        config["vae"] = "../vae"
+    folder = Path(out) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in weights.items()}, str(folder / MODEL_FILE))
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    for f in (MODEL_FILE, CONFIG_FILE):
+        (folder / f).chmod(0o644)  # safetensors writes 0600; shipped files are world-readable
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,10 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from kinetoscope.data import crops  # noqa: E402
 from kinetoscope.data.latents import CAPTION_KINDS, LatentCache  # noqa: E402
 from kinetoscope.data.shards import ClipRecord  # noqa: E402
+from kinetoscope.diffusion.flow import resolution_shift  # noqa: E402
 from kinetoscope.models.text import TextEmbedding, TextEncoder, model_folder  # noqa: E402
+from kinetoscope.train.dit import make_batch, plan_step  # noqa: E402
+from kinetoscope.train.vae import step_shape  # noqa: E402
 from kinetoscope.world import canvas, render, sample_spec  # noqa: E402
 
 VAE_SEED, DIT_SEED, HELD_OUT_SEED = 1000, 2000, 31337  # v1/v2's VAE and DiT world sets used seeds 1000 and 2000 too
@@ -157,19 +160,13 @@ class MemoryCrops(crops.CropSource):
     """CropSource over world clips held in memory and the assets folder's footage and photos (train parts only)."""
 
     def __init__(self, world: list[np.ndarray], folder: Path, mix: crops.CropMix, seed: int):
-        from PIL import Image
-
         self.mix, self.seed, self.split, self.clips = mix, seed, "train", world
         self._long_enough = {}
         self.real = []
         for name in crops.REAL_CLIPS:
             clip = read_clip_cv2(folder / "footage" / name)
             self.real.append(clip[: int(len(clip) * (1 - crops.HELD_OUT))])
-        self.photos = []
-        for name in crops.PHOTOS:
-            if name not in crops.HELD_OUT_PHOTOS:
-                with Image.open(folder / "photos" / name) as im:
-                    self.photos.append(crops._downscale(np.asarray(im.convert("RGB")), 2 * crops.REAL_MAX_SIDE))
+        self.photos = [crops.load_photo(n, folder / "photos") for n in crops.PHOTOS if n not in crops.HELD_OUT_PHOTOS]
 
     def _world(self, rng: np.random.Generator, size: int, frames: int) -> np.ndarray:
         if frames not in self._long_enough:
@@ -189,8 +186,6 @@ class VAEBatches(torch.utils.data.Dataset):
         return 10**7
 
     def __getitem__(self, step: int):
-        from kinetoscope.train.vae import step_shape
-
         frames, batch = step_shape(self.cfg, step)
         return self.source.batch(step, 0, self.cfg.size, frames, batch)
 
@@ -310,28 +305,21 @@ def build_cache(results: list, vae_run: Path, folder: Path) -> LatentCache:
                 z[i] = lat[j].contiguous()
     text, kept = trimmed_text_encoder(folder)
     text.model.to(DEVICE)
-    missing = 0
     tokens: dict[str, list] = {k: [] for k in CAPTION_KINDS}
     pooled: dict[str, list] = {k: [] for k in CAPTION_KINDS}
     for kind in CAPTION_KINDS:
         caps = [r[2][kind] for r in results]
         for k in range(0, len(caps), 512):
-            batch = text.tokenizer(caps[k : k + 512], padding=True, truncation=True, max_length=text.max_tokens,
-                                   return_tensors="pt")
-            missing += int(sum(1 for t in batch["input_ids"].flatten().tolist() if t not in kept))
-            hidden = text.model(**{n: v.to(DEVICE) for n, v in batch.items()}).last_hidden_state.float().cpu()
-            mask = batch["attention_mask"].bool()
-            hidden = hidden * mask[..., None]
-            pool = torch.nn.functional.normalize(hidden.sum(1) / mask.sum(1, keepdim=True), dim=-1)
-            for j in range(len(hidden)):
-                tokens[kind].append(hidden[j][mask[j]].half().float())
-                pooled[kind].append(pool[j])
+            emb = text(caps[k : k + 512])  # on the GPU
+            for j in range(len(emb)):
+                tokens[kind].append(emb.tokens[j][emb.mask[j]].half().float().cpu())  # fp16, as the disk cache keeps
+                pooled[kind].append(emb.pooled[j].cpu())
     text.model.cpu()
-    empty = text([""])
+    missing = sum(t not in kept for r in results for c in r[2].values() for t in text.tokenizer(c)["input_ids"])
     print(f"cache: {len(z)} clips, {missing} caption tokens outside the trimmed vocabulary", flush=True)
     records = [ClipRecord(path=f"memory/{i:06d}", frames=f.shape[0], fps=fps, height=f.shape[1], width=f.shape[2],
                           captions=caps, source="world") for i, (f, fps, caps, _) in enumerate(results)]
-    return LatentCache(records, z, tokens, pooled, TextEmbedding(empty.tokens, empty.mask, empty.pooled))
+    return LatentCache(records, z, tokens, pooled, text([""]))
 
 
 # --- there: one DiT, in its own process ---------------------------------------------------------------------------
@@ -347,9 +335,6 @@ class DiTBatches(torch.utils.data.Dataset):
         return 10**7
 
     def __getitem__(self, step: int):
-        from kinetoscope.diffusion.flow import resolution_shift
-        from kinetoscope.train.dit import make_batch, plan_step
-
         key, clips = plan_step(self.cfg, self.buckets, self.tokens, step)
         x_t, t, txt, target, given = make_batch(self.cfg, self.cache, clips, step, 0, resolution_shift(self.tokens[key]))
         return key, x_t, t, (txt.tokens, txt.mask, txt.pooled), target, given
@@ -427,15 +412,14 @@ def run_direction(folder: Path, out: Path, budget: float, init: Path) -> None:
     with get_context("fork").Pool(SCALE["pool"]) as pool:
         results = [r for r in pool.map(render_clip, jobs, chunksize=32) if r[3] == "static"]
     print(f"{time.time() - t0:.0f} s: {len(results)} static-camera physics clips of {len(jobs)}", flush=True)
-    train_dits(build_cache(results, init / "vae", folder), ["direction"], init / "vae", t0 + 0.95 * budget - 10, out,
-               init)
+    train_dits(build_cache(results, init / "vae", folder), ["direction"], t0 + 0.95 * budget - 10, out, init)
     print(f"{time.time() - t0:.0f} s: done", flush=True)
 
 
-def train_dits(cache: LatentCache, dits: list[str], vae_run: Path, deadline: float, out: Path, init: Path) -> list[int]:
+def train_dits(cache: LatentCache, dits: list[str], deadline: float, out: Path, init: Path) -> list[int]:
     """Train DITS at once, one process each, on CACHE until DEADLINE; export each that finished to OUT/<name>/dit
     (split when too big for the way back) and their metrics into OUT/metrics.jsonl. Returns the exit codes."""
-    from kinetoscope.pipeline import export_bundle
+    from kinetoscope.pipeline import export_part
 
     torch.save(cache, "/tmp/cache.pt")
     print(f"cache written; DiTs {dits} train until {deadline - time.time():.0f} s from now", flush=True)
@@ -444,8 +428,7 @@ def train_dits(cache: LatentCache, dits: list[str], vae_run: Path, deadline: flo
     codes = [p.wait() for p in procs]
     for name, code in zip(dits, codes):
         if code == 0:
-            export_bundle(Path("/tmp/runs") / name, vae_run, out / name)
-            shutil.rmtree(out / name / "vae")
+            export_part("dit", Path("/tmp/runs") / name, out / name)
             split_weights(out / name / "dit")
     with open(out / "metrics.jsonl", "w") as f:  # one file: the way back takes 8 files at most
         for part in sorted(out.glob("*_metrics.jsonl")):
@@ -456,7 +439,7 @@ def train_dits(cache: LatentCache, dits: list[str], vae_run: Path, deadline: flo
 
 
 def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> None:
-    from kinetoscope.pipeline import export_bundle
+    from kinetoscope.pipeline import export_part
 
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
@@ -474,14 +457,13 @@ def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> 
     for name, run_dir in (("bundled", init / "vae"), ("new", vae_run)):
         print(f"VAE {name}: {held_out_psnr(run_dir, held_out):.2f} dB on {len(held_out)} held-out world clips (seed "
               f"{HELD_OUT_SEED}, native size, 9 frames each)", flush=True)
-    export_bundle(init / "dit", vae_run, Path("/tmp/vae_only"))
-    shutil.copytree("/tmp/vae_only/vae", out / "vae")  # back first, whatever happens to the DiTs
+    export_part("vae", vae_run, out)  # back first, whatever happens to the DiTs
     results = pending.get()
     pool.close()
     print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips", flush=True)
     cache = build_cache(results, vae_run, folder)
     del results
-    codes = train_dits(cache, dits, vae_run, t0 + 0.95 * budget - 15, out, init)
+    codes = train_dits(cache, dits, t0 + 0.95 * budget - 15, out, init)
     print(f"{time.time() - t0:.0f} s: done, exit codes {codes}", flush=True)
 
 

@@ -50,11 +50,13 @@ def load_real_clip(name: str, split: str) -> np.ndarray:
     return np.stack(frames)  # uint8 (T, H, W, 3)
 
 
-def load_photo(name: str) -> np.ndarray:
-    """A photo bundled in scikit-image's data folder, as uint8 RGB (H, W, 3), long side at most 2 x REAL_MAX_SIDE."""
-    from skimage.data import data_dir
+def load_photo(name: str, folder: str | Path | None = None) -> np.ndarray:
+    """A photo bundled in scikit-image's data folder (or a copy of it in FOLDER), as uint8 RGB (H, W, 3), long side at
+    most 2 x REAL_MAX_SIDE."""
+    if folder is None:
+        from skimage.data import data_dir as folder
 
-    with Image.open(Path(data_dir) / name) as im:
+    with Image.open(Path(folder) / name) as im:
         return _downscale(np.asarray(im.convert("RGB")), 2 * REAL_MAX_SIDE)
 
 

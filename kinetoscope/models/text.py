@@ -83,6 +83,7 @@ class TextEncoder:
                 warnings.warn(f"prompt truncated to the text encoder's {self.max_tokens} tokens "
                               f"({len(ids)} given): {prompt[:60]!r}...")
         batch = self.tokenizer(prompts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        batch = batch.to(self.model.device)  # the embeddings come back on the model's device
         hidden = self.model(**batch).last_hidden_state  # (B, L, 384)
         mask = batch["attention_mask"].bool()  # (B, L)
         hidden = hidden * mask[..., None]
