@@ -36,9 +36,9 @@ from common import machine, write_result
 
 from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import read_video, write_video
-from kinetoscope.pipeline import Pipeline
+from kinetoscope.pipeline import LOOP_SEAM, Pipeline
 from kinetoscope.studio.matte import key_color, matte
-from kinetoscope.studio.sprites import SEAM, SpriteOptions, make_sprites, motion, over_gray, prompt_color
+from kinetoscope.studio.sprites import SpriteOptions, make_sprites, motion, over_gray, prompt_color
 from kinetoscope.world import render, sample_spec
 
 CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
@@ -71,7 +71,7 @@ def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path
             ranked[name] = {c for c, share in objects[0].colors[:2] if share >= 0.15} if objects else set()
             if anim.loop:
                 seam = loop_seam(clip)
-                loops.append({"prompt": prompt, "animation": name, "seam": round(seam, 3), "ok": seam <= SEAM})
+                loops.append({"prompt": prompt, "animation": name, "seam": round(seam, 3), "ok": seam <= LOOP_SEAM})
         same = len(set(colors.values())) == 1 and None not in colors.values()
         shared = set.intersection(*ranked.values()) if ranked else set()
         wanted = prompt_color(prompt)
@@ -136,7 +136,7 @@ def table(res: dict) -> str:
     shared = sum(bool(r["shared_dominant"]) for r in rows)
     named = [r for r in rows if r.get("prompt_color")]
     asked = sum(r["prompt_color_everywhere"] for r in named)
-    lines = [f"loops with seam <= {SEAM}: {ok}/{len(loops)} ({ok / len(loops):.0%})",
+    lines = [f"loops with seam <= {LOOP_SEAM}: {ok}/{len(loops)} ({ok / len(loops):.0%})",
              f"character sheets whose actions have the same top color: {same}/{len(rows)} ({same / len(rows):.0%})",
              (f"character sheets whose actions share a dominant color (top 2, >= 15%): {shared}/{len(rows)} "
               f"({shared / len(rows):.0%})"),

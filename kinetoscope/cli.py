@@ -332,7 +332,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     m.add_argument("--extend", metavar="CLIP", help="continue CLIP: the output is CLIP plus --seconds of new frames")
     m.add_argument("--backward", action="store_true", help="with --extend: new frames lead into CLIP's start")
     m.add_argument("--connect", nargs=2, metavar=("A", "B"), help="a transition from clip A's end to clip B's start")
-    m.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first")
+    m.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first (the "
+                   "part that closes it is drawn up to 3 times, until the wrap is at most 1.5 ordinary frame steps)")
     m.add_argument("--edit", metavar="CLIP", help="redo CLIP under the prompt (SDEdit); layout and motion stay")
     m.add_argument("--strength", type=float, help="with --edit: how much changes, 0..1 (default 0.6)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

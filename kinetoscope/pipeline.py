@@ -24,6 +24,7 @@ from kinetoscope.diffusion.flow import resolution_shift, schedule
 from kinetoscope.diffusion.guidance import classifier_free
 from kinetoscope.diffusion.samplers import SAMPLERS, given_frames
 from kinetoscope.errors import KinetoscopeError, SizeError
+from kinetoscope.evaluate.analyzer import loop_seam
 from kinetoscope.media import fit_frames
 from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEmbedding, TextEncoder, check_prompt
@@ -37,6 +38,8 @@ TIME = 4  # pixel frames per latent frame (after the first): the VAE's time fact
 WINDOW = 33  # the most frames one window samples: the bundled model's training length; longer videos roll
 CONTEXT = 3  # latent frames (9 pixel frames) a window is given from the frames before it
 PAD_LATENTS = 2  # still latent frames before a given suffix (see Pipeline.tail)
+LOOP_SEAM = 1.5  # a loop is seamless when its wrap is at most this many median frame steps (analyzer.loop_seam)
+LOOP_TRIES = 3  # loops drawn at most (new seeds for the part that closes it) until one is seamless; the best is kept
 DEFAULT_SHORT_SIDE = 64  # the bundled model's training size; other sizes work, less well
 
 
@@ -143,6 +146,7 @@ class Inputs:
     backward: bool = False
     connect: tuple[np.ndarray, np.ndarray] | None = None  # clips A and B: the transition from A's end to B's start
     loop: bool = False  # the last frame flows into the first
+    tries: int = LOOP_TRIES  # loop only: closing parts drawn at most until the wrap is seamless (Pipeline.loop)
     edit: np.ndarray | None = None  # a clip to redo with the prompt (SDEdit)
     strength: float = 0.6  # edit only: the noise level t0 the clip is raised to (0 keeps it, 1 ignores it)
 
@@ -156,6 +160,8 @@ class Inputs:
             raise KinetoscopeError(f"--image and --{picked[0]} do not go together (--image works alone or with --loop)")
         if self.backward and picked != ["extend"]:
             raise KinetoscopeError("--backward goes with --extend CLIP")
+        if self.tries < 1:
+            raise KinetoscopeError(f"loop tries {self.tries} must be at least 1")
         if not 0.0 < self.strength <= 1.0:
             raise KinetoscopeError(f"--strength {self.strength} must be in (0, 1]: the noise level the clip is raised to")
         if picked:
@@ -271,7 +277,7 @@ class Pipeline:
             return iter(self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress))
         image = None if inputs.image is None else fit(inputs.image[None], "--image")
         if mode == "loop" or inputs.loop:
-            return iter(self.loop(req, image, progress))
+            return iter(self.loop(req, image, progress, inputs.tries))
         return self.long(req, image, progress)
 
     def fit(self, clip: np.ndarray, req: Request, what: str) -> np.ndarray:
@@ -378,12 +384,14 @@ class Pipeline:
         end = ctx + TIME * g - 1  # out[end:] stands where b[:span] is
         return np.concatenate([a[:-ctx], fade(a[-ctx:], out[:ctx]), out[ctx:end], fade(out[end:], b[:span]), b[span:]])
 
-    def loop(self, req: Request, image: np.ndarray | None, progress: bool) -> np.ndarray:
+    def loop(self, req: Request, image: np.ndarray | None, progress: bool, tries: int = LOOP_TRIES) -> np.ndarray:
         """A loop of `req.frames - 1` frames. A first window makes the loop's opening (from the image, if given); a
         second holds that opening as its prefix and again as its suffix, so its end is generated to lead back into
         its start. The loop is that window from just past the opening's first `span` frames to the end, with the
         suffix faded into the opening's own frames: its last frame is the opening's frame span - 1, and its first
-        frame is what the window made next, so the seam is an ordinary step of one window."""
+        frame is what the window made next, so the seam is an ordinary step of one window. The small model does not
+        always close it smoothly, so the second window is drawn again with new seeds (at most `tries` in all) until
+        the wrap is at most LOOP_SEAM ordinary steps; the smoothest is kept, with a warning if none was."""
         if req.frames < 1 + 2 * TIME:
             raise KinetoscopeError(f"--loop needs at least {1 + 2 * TIME} frames, got {req.frames}")
         latents = 1 + (req.frames - 1) // TIME  # the loop is n = 4 (latents - 1) frames long
@@ -392,9 +400,21 @@ class Pipeline:
         first = None if image is None else self.encode(image)  # (1, C, 1, h, w)
         opening_z = self.window_latent(req, p, first, None, progress)  # (1, C, p, h, w)
         opening = self.decode(opening_z)
-        out = self.window(replace(req, seed=req.seed + 1), latents + j, opening_z, self.tail(opening, j), progress)
+        suffix = self.tail(opening, j)
         n, span = TIME * (latents - 1), 1 + TIME * j  # out[n:] stands where opening[:span] is
-        return np.concatenate([out[span:n], fade(out[n:], out[:span])])
+        best: tuple[float, np.ndarray] | None = None
+        for k in range(tries):
+            out = self.window(replace(req, seed=req.seed + 1 + k), latents + j, opening_z, suffix, progress)
+            clip = np.concatenate([out[span:n], fade(out[n:], out[:span])])
+            wrap = loop_seam(clip)
+            if best is None or wrap < best[0]:
+                best = (wrap, clip)
+            if wrap <= LOOP_SEAM:
+                break
+        if best[0] > LOOP_SEAM:
+            warnings.warn(f"--loop: the smoothest of {tries} loops wraps around in {best[0]:.2f} ordinary frame steps "
+                          f"(seamless is <= {LOOP_SEAM}); another --seed may close it better")  # fmt: skip
+        return best[1]
 
     def edit(self, req: Request, clip: np.ndarray, strength: float, progress: bool) -> np.ndarray:
         """SDEdit: the clip's latent noised to t0 = strength, then denoised under the new prompt. The clip's first

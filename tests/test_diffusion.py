@@ -20,6 +20,7 @@ from kinetoscope.diffusion import (
     frame_t,
     given_frames,
     interpolate,
+    motion_weights,
     noise_from_velocity,
     per_frame_t,
     resolution_shift,
@@ -245,6 +246,29 @@ def test_flow_loss_ignores_given_frames():
     loss = flow_loss(v_pred, target, given)
     loss.backward()
     assert loss.dtype == torch.float32 and v_pred.grad.transpose(1, 2)[given].eq(0).all()
+
+
+def test_motion_weights_sit_on_what_moves_and_keep_the_loss_scale():
+    still = torch.randn(2, 4, 1, 6, 6, generator=gen(11)).expand(2, 4, 5, 6, 6)  # (B, C, T, H, W): nothing moves
+    assert torch.equal(motion_weights(still, 4.0), torch.ones(2, 1, 5, 6, 6))
+    assert torch.equal(motion_weights(still[:, :, :1], 4.0), torch.ones(2, 1, 1, 6, 6))  # an image
+    clip = still.clone()
+    for f in range(5):
+        clip[:, :, f, 2, f] += 3.0  # a bright latent pixel walks right along row 2
+    w = motion_weights(clip, 4.0)
+    assert w.mean(dim=(2, 3, 4)).sub(1).abs().max() < 1e-5  # mean 1 per sample: the same lr fits
+    assert w[:, 0, 1, 2, 1].min() > 5 * w[:, 0, 1, 5, 5].max()  # on the walker, not on the background
+    assert torch.equal(motion_weights(clip, 0.0), torch.ones(2, 1, 5, 6, 6))
+
+
+def test_flow_loss_weighs_each_latent_pixel():
+    given = torch.zeros(2, 3, dtype=torch.bool)
+    v, target = torch.randn(2, 4, 3, 2, 2, generator=gen(12)), torch.zeros(2, 4, 3, 2, 2)
+    assert torch.equal(flow_loss(v, target, given, torch.ones(2, 1, 3, 2, 2)), flow_loss(v, target, given))
+    w = torch.zeros(2, 1, 3, 2, 2)
+    w[..., 0, 0] = 4.0  # one pixel of four carries the whole weight
+    expected = (v[..., 0, 0].square() * 4.0).sum(dim=(1, 2)) / (4 * 3 * 4)
+    assert flow_loss(v, target, given, w).item() == pytest.approx(expected.mean().item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))

@@ -11,18 +11,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kinetoscope.pipeline import Pipeline, Request
+from kinetoscope.train.dit import PRESETS
 
 STEPS = 20
 
 
-def _train(world: Path, run: Path, procs: int, *flags: str, port: int = 0, wait: bool = True):
-    base = ["-m", "kinetoscope", "train", "dit", "--config", "tiny", "--steps", str(STEPS), "--data", str(world),
+def _train(world: Path, run: Path, procs: int, *flags: str, port: int = 0, wait: bool = True, config: str = "tiny"):
+    base = ["-m", "kinetoscope", "train", "dit", "--config", config, "--steps", str(STEPS), "--data", str(world),
             "-o", str(run), "-q", *flags]  # fmt: skip
     cmd = [sys.executable, *base] if procs == 1 else \
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs), "--master_port", str(port),
@@ -89,6 +91,16 @@ def test_activation_checkpointing_changes_nothing(world, one):
     _train(world, run, 1, "--checkpointing")
     np.testing.assert_allclose(_losses(run), _losses(one), rtol=1e-4)
     assert Pipeline(run).dit is not None  # plain names: loads without the wrapper
+
+
+def test_a_motion_weighted_run_trains_on_its_own_loss(world, one):
+    config = world.parent / "motion.json"
+    config.write_text(json.dumps({**asdict(PRESETS["tiny"]), "motion_weight": 4.0}))
+    run = world.parent / "motion"
+    _train(world, run, 1, config=str(config))
+    weighted, plain = _losses(run), _losses(one)
+    assert len(weighted) == len(plain) and all(np.isfinite(weighted))
+    assert weighted != plain  # the same batches from the same weights: only the loss's weighting differs
 
 
 def test_fsdp_is_refused_for_the_vae(world, capsys):

@@ -113,14 +113,35 @@ def frame_t(t: Tensor, given: Tensor) -> Tensor:
     return torch.where(given, 0.0, rearrange(t, "b -> b 1"))
 
 
-def flow_loss(v_pred: Tensor, v_target: Tensor, given: Tensor) -> Tensor:
+def flow_loss(v_pred: Tensor, v_target: Tensor, given: Tensor, weights: Tensor | None = None) -> Tensor:
     """Scalar MSE over the generated frames only, in fp32: each sample's mean over its frames not given, then the
-    batch mean, so a sample counts the same however many of its frames are given."""
+    batch mean, so a sample counts the same however many of its frames are given. `weights` (B, 1, T, H, W), if
+    given, weigh each latent pixel's error (`motion_weights`)."""
     err = (v_pred.float() - v_target.float()).square()  # (B, C, T, H, W)
+    if weights is not None:
+        err = err * weights
     keep = _over_frames(~given).expand_as(err)  # (B, C, T, H, W)
     total = torch.where(keep, err, 0.0).sum(dim=(1, 2, 3, 4))  # (B,)
     count = keep.sum(dim=(1, 2, 3, 4)).clamp(min=1)  # (B,)
     return (total / count).mean()
+
+
+MOTION_FLOOR = 0.05  # latent units: a clip whose mean change per step is under this counts as still
+
+
+def motion_weights(x0: Tensor, strength: float) -> Tensor:
+    """Loss weights (B, 1, T, H, W), mean 1 per sample: 1 + strength x how much each latent pixel changes into or
+    out of its frame (over the clip's mean change), renormalized. The plain loss spends nearly all its weight on
+    backgrounds, while the prompts are about small moving objects (README, "What the loss sees"); this moves it onto
+    them. An image or a still clip gets 1 everywhere."""
+    if strength == 0 or x0.shape[2] < 2:
+        return torch.ones_like(x0[:, :1], dtype=torch.float32)
+    step = (x0[:, :, 1:] - x0[:, :, :-1]).float().abs().mean(1, keepdim=True)  # (B, 1, T - 1, H, W)
+    pad = torch.zeros_like(step[:, :, :1])
+    change = torch.maximum(torch.cat([pad, step], 2), torch.cat([step, pad], 2))  # (B, 1, T, H, W)
+    change = change / change.mean(dim=(2, 3, 4), keepdim=True).clamp(min=MOTION_FLOOR)
+    w = 1 + strength * change
+    return w / w.mean(dim=(2, 3, 4), keepdim=True)
 
 
 class TrainingExample(NamedTuple):

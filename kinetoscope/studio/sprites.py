@@ -30,7 +30,7 @@ from tqdm import tqdm
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import atomic_file
-from kinetoscope.pipeline import Inputs, Pipeline, Request
+from kinetoscope.pipeline import LOOP_SEAM, Inputs, Pipeline, Request
 from kinetoscope.sizes import SPATIAL_MULTIPLE
 from kinetoscope.studio.matte import CUT, key_color, key_distance, matte
 from kinetoscope.studio.sheets import Animation, write_sheet
@@ -45,7 +45,6 @@ PINGPONG = ("jump",)  # actions that go and come back: image-to-video from the r
 REFERENCE_TRIES = 8  # candidate reference stills (seeds seed, seed + 1000, ...); the cleanest cut-out is kept
 SHEET_TRIES = 2  # reference stills a sheet is drawn from in turn until its actions agree on the top color
 ACTION_TRIES = 6  # seeds per action until one keeps the sheet's color and loops; the second half at half guidance
-SEAM = 1.5  # a loop is seamless when its wrap is at most this many median frame steps (analyzer.loop_seam)
 STILL_STEP = 1.0  # a mean frame step (gray levels, `motion`) under which an animation barely moves
 
 
@@ -160,7 +159,7 @@ def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions,
 def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int,
             pingpong: bool = False) -> tuple[np.ndarray, str | None]:  # fmt: skip
     """One action's animation from the reference, cut out ((T, H, W, 4) uint8), and its color: the first try whose cut-out keeps the
-    sheet's dominant color (the character must not change between actions) and loops seamlessly (wrap within SEAM
+    sheet's dominant color (the character must not change between actions) and loops seamlessly (wrap within LOOP_SEAM
     frame steps), else the best try by those two and then that color's share. Tries: ACTION_TRIES seeds, the second
     half at half the guidance (the prompt pulls less, the reference given as frame 0 holds more); a ``pingpong``
     action then falls back on loop mode at half the guidance for ACTION_TRIES // 2 more (`_pingpong`, `_loop`)."""
@@ -172,7 +171,7 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
         clip = (_pingpong if out_and_back else _loop)(pipe, seeded, reference, stride)
         cut = matte(clip, key)
         dominant, shares = colors_of(cut, req.fps)
-        rank = (color is None or dominant == color, loop_seam(over_gray(cut)) <= SEAM, shares.get(color, 0.0))
+        rank = (color is None or dominant == color, loop_seam(over_gray(cut)) <= LOOP_SEAM, shares.get(color, 0.0))
         if rank[:2] == (True, True):
             return cut, dominant
         if best_rank is None or rank > best_rank:
@@ -183,7 +182,7 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
 def _loop(pipe: Pipeline, req: Request, reference: np.ndarray, stride: int) -> np.ndarray:
     """The pipeline's loop mode from the reference over `req.frames - 1` frames, every ``stride``-th kept and the wrap
     blended (`close_loop`); (T, H, W, 3) uint8."""
-    loop = np.stack(list(pipe.run(req, Inputs(image=reference, loop=True), progress=False)))[::stride]
+    loop = np.stack(list(pipe.run(req, Inputs(image=reference, loop=True, tries=1), progress=False)))[::stride]
     return close_loop(loop)
 
 

@@ -21,7 +21,14 @@ import torch
 from tqdm import tqdm
 
 from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, load_cache
-from kinetoscope.diffusion.flow import flow_loss, resolution_shift, sample_given, training_example
+from kinetoscope.diffusion.flow import (
+    data_from_velocity,
+    flow_loss,
+    motion_weights,
+    resolution_shift,
+    sample_given,
+    training_example,
+)
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
 from kinetoscope.models.dit import DiT, flops_per_token
@@ -57,6 +64,7 @@ class DiTTrainConfig:
                                                  "first_last": 0.1})
     t_mean: float = 0.0  # logit-normal timesteps
     t_std: float = 1.0
+    motion_weight: float = 0.0  # loss weight on latent pixels that change between frames (flow.motion_weights)
     seed: int = 0
     bf16: bool = True
     save_every: int = 250
@@ -180,7 +188,9 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             v = model(x_t, t, txt)
-        loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1]) for j in range(per)]).mean()
+        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight)  # (per, 1, T', H', W'); 0: ones
+        loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1], w[j : j + 1])
+                            for j in range(per)]).mean()  # fmt: skip
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,0 +1,197 @@
+"""Can the DiT learn to read a word from these data? Train a small DiT a few hundred steps and probe, every 100
+steps, how much worse its flow loss gets on held-out clips when a word of their captions is swapped (direction:
+left <-> right, up <-> down; color: two places along the color list), at several t. The gaps are reported twice:
+over every latent pixel (the plain loss) and weighted toward what moves (`motion_weights` squared).
+
+    python benchmarks/loss_probe.py --data discs [--init] [--motion-weight 4] [--clips 1600] [--steps 600]
+    python benchmarks/loss_probe.py --data world [--init] [--motion-weight 4] [--clips 1000] [--steps 500]
+
+- discs: one disc of four colors moving left, right, up or down across a flat gray 64x64 frame, 33 frames;
+  captions "a {color} ball moves {direction}" (the simplest data on which a direction word matters).
+- world: the world's physics clips (seed 77, 64x112, 33 frames at 16 fps) with their terse captions, as the
+  bundled DiT saw them; the probe uses the held-out clips whose caption has a direction word.
+
+Latents come from the bundled VAE and are cached in /tmp; --init starts from the bundled DiT instead of from scratch.
+One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import machine, write_result
+
+from kinetoscope.diffusion.flow import flow_loss, motion_weights, training_example
+from kinetoscope.models.dit import PRESETS, DiT
+from kinetoscope.models.text import TextEmbedding
+from kinetoscope.pipeline import Pipeline
+from kinetoscope.world import render, sample_spec
+from kinetoscope.world.vocab import COLORS
+
+DISC_COLORS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40)}
+DISC_DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+PROBE_T = (0.5, 0.8, 0.95)
+FRAMES, WORLD_SEED = 33, 77
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data: (latents (N, C, T', h, w), captions)
+
+
+def disc_clip(rng: np.random.Generator, color: str, direction: str, side: int = 64) -> np.ndarray:
+    """A disc crossing a flat gray frame in a straight line: uint8 (33, side, side, 3)."""
+    yy, xx = np.mgrid[0:side, 0:side]
+    radius, speed = rng.uniform(6, 9), rng.uniform(0.9, 1.3)
+    dx, dy = DISC_DIRECTIONS[direction]
+    cx = side / 2 - dx * speed * FRAMES / 2 + (rng.uniform(-8, 8) if dx == 0 else 0)
+    cy = side / 2 - dy * speed * FRAMES / 2 + (rng.uniform(-8, 8) if dy == 0 else 0)
+    out = np.full((FRAMES, side, side, 3), rng.integers(90, 170), np.uint8)
+    for f in range(FRAMES):
+        out[f][(xx - cx - dx * speed * f) ** 2 + (yy - cy - dy * speed * f) ** 2 <= radius**2] = DISC_COLORS[color]
+    return out
+
+
+def world_clip(k: int) -> tuple[np.ndarray, str]:
+    clip = render(sample_spec(k, WORLD_SEED, ("physics",), ((112, 64),), (FRAMES,), (16,)))
+    return clip.frames, clip.terse
+
+
+def load_data(pipe: Pipeline, kind: str, n: int) -> tuple[torch.Tensor, list[str]]:
+    cache = Path(f"/tmp/kinetoscope_loss_probe_{kind}_{n}.pt")
+    if cache.exists():
+        return torch.load(cache)
+    if kind == "discs":
+        rng = np.random.default_rng(0)
+        labels = [(str(rng.choice(list(DISC_COLORS))), str(rng.choice(list(DISC_DIRECTIONS)))) for _ in range(n)]
+        clips = ((disc_clip(rng, c, d), f"a {c} ball moves {d}") for c, d in labels)
+        lat, caps = zip(*((pipe.encode(f), cap) for f, cap in clips), strict=True)
+    else:
+        with Pool(2) as pool:
+            lat, caps = zip(*((pipe.encode(f), cap) for f, cap in pool.imap(world_clip, range(n), chunksize=8)),
+                            strict=True)  # fmt: skip
+    out = (torch.cat(lat), list(caps))  # (N, C, T', h, w)
+    torch.save(out, cache)
+    return out
+
+
+def swap_direction(caption: str) -> str:
+    return re.sub(r"\b(left|right|up|down)\b", lambda m: OPPOSITE[m.group(1)], caption)
+
+
+def swap_color(caption: str) -> str:
+    names = list(COLORS)
+    for name in names:
+        if re.search(rf"\b{name}\b", caption):
+            return re.sub(rf"\b{name}\b", names[(names.index(name) + 2) % len(names)], caption, count=1)
+    return caption
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training and the probe
+
+
+def weighted(v: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> float:
+    return float(((v.float() - target.float()).square() * w).mean())
+
+
+def probe(dit: DiT, lat: torch.Tensor, txt: TextEmbedding, swapped: TextEmbedding, t: float) -> dict:
+    """The loss increase (%) when the captions are swapped, plain and weighted toward motion, at one t."""
+    dit.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ex = training_example(lat, torch.Generator().manual_seed(5), t=torch.full((len(lat),), t))
+        w = motion_weights(lat, 4.0) ** 2  # (B, 1, T', h, w)
+        a, b = dit(ex.x_t, ex.t_frames, txt), dit(ex.x_t, ex.t_frames, swapped)
+        plain = (flow_loss(b, ex.target, ex.given).item(), flow_loss(a, ex.target, ex.given).item())
+        moving = (weighted(b, ex.target, w), weighted(a, ex.target, w))
+    dit.train()
+    gap = lambda pair: round(100 * (pair[0] / pair[1] - 1), 3)
+    return {"t": t, "plain": gap(plain), "moving": gap(moving)}
+
+
+def run(args: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    pipe = Pipeline()
+    t0 = time.perf_counter()
+    lat, caps = load_data(pipe, args.data, args.clips)
+    data_s = time.perf_counter() - t0
+    held = len(caps) // 8
+    rows = [i for i in range(held) if swap_direction(caps[i]) != caps[i]]
+    txt = pipe.text(caps)
+    probes = {"direction": pipe.text([swap_direction(caps[i]) for i in rows]),
+              "color": pipe.text([swap_color(caps[i]) for i in rows])}  # fmt: skip
+    index = torch.tensor(rows)
+    dit = DiT(PRESETS["small"])
+    if args.init:
+        dit.load_state_dict({k: v.float() for k, v in pipe.dit.state_dict().items()})
+    opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)
+    gen, batch = torch.Generator().manual_seed(1), 32 if args.data == "discs" else 24
+    curve, t0 = [], time.perf_counter()
+    for step in range(args.steps + 1):
+        if step % 100 == 0:
+            row = {"step": step, "seconds": round(time.perf_counter() - t0, 1)}
+            for word, swapped in probes.items():
+                row[word] = [probe(dit, lat[index], txt.select(index), swapped, t) for t in PROBE_T]
+            curve.append(row)
+            gaps = "  ".join(f"{w} " + " ".join(f"{p['plain']:+.2f}/{p['moving']:+.2f}" for p in row[w])
+                             for w in probes)  # fmt: skip
+            print(f"  step {step:4d}  {gaps}", file=sys.stderr, flush=True)
+        if step == args.steps:
+            break
+        b = torch.randint(held, len(caps), (batch,), generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ex = training_example(lat[b], gen)
+            v = dit(ex.x_t, ex.t_frames, txt.select(b))
+            loss = flow_loss(v, ex.target, ex.given, motion_weights(lat[b], args.motion_weight))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    settings = {"data": args.data, "clips": len(caps), "probe_clips": len(rows), "init": args.init,
+                "motion_weight": args.motion_weight, "steps": args.steps, "lr": args.lr, "batch": batch}  # fmt: skip
+    return {"settings": settings, "curve": curve, "seconds": {"data": round(data_s, 1),
+            "train": round(time.perf_counter() - t0, 1)}}  # fmt: skip
+
+
+def report(res: dict) -> str:
+    s = res["settings"]
+    head = (f"### Loss probe: {s['data']} ({s['clips']} clips, {s['probe_clips']} probed), "
+            f"{'from the bundled DiT' if s['init'] else 'from scratch'}, "
+            f"motion weight {s['motion_weight']}")  # fmt: skip
+    cols = " | ".join(f"{w} t={t}" for w in ("direction", "color") for t in PROBE_T)
+    lines = [head, "", f"| step | {cols} |", "|---" * (1 + 2 * len(PROBE_T)) + "|"]
+    for row in res["curve"]:
+        cells = " | ".join(f"{p['plain']:+.2f}% / {p['moving']:+.2f}%" for w in ("direction", "color")
+                           for p in row[w])  # fmt: skip
+        lines.append(f"| {row['step']} | {cells} |")
+    return "\n".join([*lines, "", "(loss increase with the word swapped: every latent pixel / weighted to motion)"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", choices=("discs", "world"), default="discs")
+    ap.add_argument("--clips", type=int, help="clips to make (default 1600 discs, 1000 world clips)")
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--init", action="store_true", help="start from the bundled DiT (default: from scratch)")
+    ap.add_argument("--motion-weight", type=float, default=0.0, help="train with flow.motion_weights (0: plain)")
+    ap.add_argument("-o", "--output", default="benchmarks/results/loss_probe.json")
+    args = ap.parse_args(argv)
+    args.clips = args.clips or (1600 if args.data == "discs" else 1000)
+    if args.clips < 16 or args.steps < 0:
+        ap.error("--clips must be at least 16 and --steps at least 0")
+    started = machine()
+    res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **run(args)}
+    return write_result(res, args.output, report(res))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
