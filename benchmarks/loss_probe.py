@@ -99,10 +99,6 @@ def swap_color(caption: str) -> str:
 # Training and the probe
 
 
-def weighted(v: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> float:
-    return float(((v.float() - target.float()).square() * w).mean())
-
-
 def probe(dit: DiT, lat: torch.Tensor, txt: TextEmbedding, swapped: TextEmbedding, t: float) -> dict:
     """The loss increase (%) when the captions are swapped, plain and weighted toward motion, at one t."""
     dit.eval()
@@ -111,7 +107,7 @@ def probe(dit: DiT, lat: torch.Tensor, txt: TextEmbedding, swapped: TextEmbeddin
         w = motion_weights(lat, 4.0) ** 2  # (B, 1, T', h, w)
         a, b = dit(ex.x_t, ex.t_frames, txt), dit(ex.x_t, ex.t_frames, swapped)
         plain = (flow_loss(b, ex.target, ex.given).item(), flow_loss(a, ex.target, ex.given).item())
-        moving = (weighted(b, ex.target, w), weighted(a, ex.target, w))
+        moving = (flow_loss(b, ex.target, ex.given, w).item(), flow_loss(a, ex.target, ex.given, w).item())
     dit.train()
     gap = lambda pair: round(100 * (pair[0] / pair[1] - 1), 3)
     return {"t": t, "plain": gap(plain), "moving": gap(moving)}

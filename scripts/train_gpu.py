@@ -381,7 +381,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
             g["lr"] = sched.lr(step)
         with torch.autocast(DEVICE, dtype=torch.bfloat16):
             v = dit(x_t, t, txt)
-        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight)  # ones at motion weight 0
+        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight) if cfg.motion_weight else None
         loss = flow_loss(v, target, given, w)  # each sample's mean over its generated frames, then the batch mean
         opt.zero_grad(set_to_none=True)
         loss.backward()

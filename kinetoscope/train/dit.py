@@ -188,9 +188,9 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             v = model(x_t, t, txt)
-        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight)  # (per, 1, T', H', W'); 0: ones
-        loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1], w[j : j + 1])
-                            for j in range(per)]).mean()  # fmt: skip
+        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight) if cfg.motion_weight else None
+        loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1], None if w is None else
+                                      w[j : j + 1]) for j in range(per)]).mean()  # fmt: skip
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
