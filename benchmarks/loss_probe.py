@@ -3,13 +3,18 @@ steps, how much worse its flow loss gets on held-out clips when a word of their 
 left <-> right, up <-> down; color: two places along the color list), at several t. The gaps are reported twice:
 over every latent pixel (the plain loss) and weighted toward what moves (`motion_weights` squared).
 
-    python benchmarks/loss_probe.py --data discs [--init] [--motion-weight 4] [--clips 1600] [--steps 600]
+    python benchmarks/loss_probe.py --data discs|small|textured [--init] [--motion-weight 4] [--clips 1600] [--steps N]
     python benchmarks/loss_probe.py --data world [--init] [--motion-weight 4] [--clips 1000] [--steps 500]
+    python benchmarks/loss_probe.py --data directions [--init] [--motion-weight 4] [--simple] [--lexical] [--steps N]
 
 - discs: one disc of four colors moving left, right, up or down across a flat gray 64x64 frame, 33 frames;
   captions "a {color} ball moves {direction}" (the simplest data on which a direction word matters).
+- small: the discs at the world's object size, travel and start; textured: the discs over a world setting.
 - world: the world's physics clips (seed 77, 64x112, 33 frames at 16 fps) with their terse captions, as the
   bundled DiT saw them; the probe uses the held-out clips whose caption has a direction word.
+- directions: the same world clips kept only when they look like the discs: one object, a static camera, and a motion
+  with a direction word (rolls or slides left/right/up/down); the textured settings and the object's size stay.
+  --simple captions them as the discs are; --lexical adds MiniLM's input embeddings to its tokens (LexicalText).
 
 Latents come from the bundled VAE and are cached in /tmp; --init starts from the bundled DiT instead of from scratch.
 One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips.
@@ -18,6 +23,7 @@ One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips.
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import shlex
 import sys
@@ -31,15 +37,17 @@ from common import machine, write_result
 
 from kinetoscope.diffusion.flow import flow_loss, motion_weights, training_example
 from kinetoscope.models.dit import PRESETS, DiT
-from kinetoscope.models.text import TextEmbedding
+from kinetoscope.models.text import TextEmbedding, TextEncoder
 from kinetoscope.pipeline import Pipeline
 from kinetoscope.world import render, sample_spec
-from kinetoscope.world.vocab import COLORS
+from kinetoscope.world.canvas import make_camera, render_background
+from kinetoscope.world.vocab import COLORS, SETTINGS
 
 DISC_COLORS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40)}
 DISC_DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 PROBE_T = (0.5, 0.8, 0.95)
+DISCS = ("discs", "textured", "small")  # the data kinds made of disc clips
 FRAMES, WORLD_SEED = 33, 77
 
 
@@ -47,14 +55,24 @@ FRAMES, WORLD_SEED = 33, 77
 # Data: (latents (N, C, T', h, w), captions)
 
 
-def disc_clip(rng: np.random.Generator, color: str, direction: str, side: int = 64) -> np.ndarray:
-    """A disc crossing a flat gray frame in a straight line: uint8 (33, side, side, 3)."""
+def disc_clip(rng: np.random.Generator, color: str, direction: str, side: int = 64, textured: bool = False,
+              small: bool = False) -> np.ndarray:
+    """A disc crossing a flat gray frame (or, textured, a world setting seen by a still camera) in a straight line:
+    uint8 (33, side, side, 3). Small: the world's object size, travel and start instead of the discs' own."""
     yy, xx = np.mgrid[0:side, 0:side]
-    radius, speed = rng.uniform(6, 9), rng.uniform(0.9, 1.3)
     dx, dy = DISC_DIRECTIONS[direction]
-    cx = side / 2 - dx * speed * FRAMES / 2 + (rng.uniform(-8, 8) if dx == 0 else 0)
-    cy = side / 2 - dy * speed * FRAMES / 2 + (rng.uniform(-8, 8) if dy == 0 else 0)
+    if small:  # as world/physics.py's single_body draws a slide: radius, travel over the clip, start off center
+        radius, speed = rng.uniform(0.07, 0.13) * side, rng.uniform(0.3, 0.55) * side / (FRAMES - 1)
+        start = rng.uniform(0.15, 0.3) * side
+    else:
+        radius, speed = rng.uniform(6, 9), rng.uniform(0.9, 1.3)
+        start = speed * FRAMES / 2
+    cx = side / 2 - dx * start + (rng.uniform(-8, 8) if dx == 0 else 0)
+    cy = side / 2 - dy * start + (rng.uniform(-8, 8) if dy == 0 else 0)
     out = np.full((FRAMES, side, side, 3), rng.integers(90, 170), np.uint8)
+    if textured:
+        camera = make_camera("static", 1, side, side, rng)
+        out[:] = render_background(str(rng.choice(SETTINGS)), camera, 0, side, side, int(rng.integers(2**31)))
     for f in range(FRAMES):
         out[f][(xx - cx - dx * speed * f) ** 2 + (yy - cy - dy * speed * f) ** 2 <= radius**2] = DISC_COLORS[color]
     return out
@@ -65,22 +83,54 @@ def world_clip(k: int) -> tuple[np.ndarray, str]:
     return clip.frames, clip.terse
 
 
-def load_data(pipe: Pipeline, kind: str, n: int) -> tuple[torch.Tensor, list[str]]:
+def direction_clip(k: int) -> tuple[np.ndarray, str, str] | None:
+    """World clip k if it looks like the discs (one object, static camera, a directed motion), else None; with its
+    terse caption and a disc-style one ("a red ball moves left")."""
+    clip = render(sample_spec(k, WORLD_SEED, ("physics",), ((112, 64),), (FRAMES,), (16,)))
+    objects, camera = clip.script["objects"], clip.script["camera"]["motion"]
+    if len(objects) != 1 or not objects[0]["motion"].startswith(("rolls", "slides")) or camera != "static":
+        return None
+    o = objects[0]
+    noun = o["kind"] if o["emoji"] else f"{o['color']} {o['kind']}"
+    return clip.frames, clip.terse, f"a {noun} moves {o['direction']}"
+
+
+def load_data(pipe: Pipeline, kind: str, n: int, simple: bool = False) -> tuple[torch.Tensor, list[str]]:
+    """Latents and captions of n clips; for `directions`, disc-style captions when simple (else the terse ones)."""
     cache = Path(f"/tmp/kinetoscope_loss_probe_{kind}_{n}.pt")
     if cache.exists():
-        return torch.load(cache)
-    if kind == "discs":
+        lat, *captions = torch.load(cache)
+        return lat, captions[-1 if simple else 0]
+    if kind in DISCS:
         rng = np.random.default_rng(0)
         labels = [(str(rng.choice(list(DISC_COLORS))), str(rng.choice(list(DISC_DIRECTIONS)))) for _ in range(n)]
-        clips = ((disc_clip(rng, c, d), f"a {c} ball moves {d}") for c, d in labels)
-        lat, caps = zip(*((pipe.encode(f), cap) for f, cap in clips), strict=True)
+        clips = ((disc_clip(rng, c, d, textured=kind == "textured", small=kind == "small"), f"a {c} ball moves {d}")
+                 for c, d in labels)  # fmt: skip
+        lat, *caps = zip(*((pipe.encode(f), cap) for f, cap in clips), strict=True)
     else:
+        make, tries = (world_clip, n) if kind == "world" else (direction_clip, 10 * n)  # ~1 in 5 world clips fits
         with Pool(2) as pool:
-            lat, caps = zip(*((pipe.encode(f), cap) for f, cap in pool.imap(world_clip, range(n), chunksize=8)),
-                            strict=True)  # fmt: skip
-    out = (torch.cat(lat), list(caps))  # (N, C, T', h, w)
-    torch.save(out, cache)
-    return out
+            kept = itertools.islice((c for c in pool.imap(make, range(tries), chunksize=8) if c is not None), n)
+            lat, *caps = zip(*((pipe.encode(c[0]), *c[1:]) for c in kept), strict=True)
+    torch.save((torch.cat(lat), *map(list, caps)), cache)  # (N, C, T', h, w) and one list per caption kind
+    return load_data(pipe, kind, n, simple)
+
+
+class LexicalText(TextEncoder):
+    """Each prompt's tokens twice: MiniLM's last layer (the words in context), then its input embeddings (the words
+    themselves: the last layer nearly merges "to the left" and "to the right", 0.16 cosine distance at the word
+    against 0.50 at the input). Pooled as TextEncoder."""
+
+    @torch.no_grad()
+    def __call__(self, prompts: list[str]) -> TextEmbedding:
+        ctx = super().__call__(prompts)  # tokens (B, L, 384), mask (B, L)
+        batch = self.tokenizer(prompts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        words = self.model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+        both = torch.cat([ctx.tokens, words * ctx.mask[..., None]], 1)  # (B, 2L, 384)
+        mask = torch.cat([ctx.mask, ctx.mask], 1)
+        order = torch.sort((~mask).int(), dim=1, stable=True).indices  # real tokens first, each kind in order
+        return TextEmbedding(torch.gather(both, 1, order[..., None].expand_as(both)), torch.gather(mask, 1, order),
+                             ctx.pooled)  # fmt: skip
 
 
 def swap_direction(caption: str) -> str:
@@ -115,9 +165,9 @@ def probe(dit: DiT, lat: torch.Tensor, txt: TextEmbedding, swapped: TextEmbeddin
 
 def run(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
-    pipe = Pipeline()
+    pipe = Pipeline(text=LexicalText() if args.lexical else None)
     t0 = time.perf_counter()
-    lat, caps = load_data(pipe, args.data, args.clips)
+    lat, caps = load_data(pipe, args.data, args.clips, args.simple)
     data_s = time.perf_counter() - t0
     held = len(caps) // 8
     rows = [i for i in range(held) if swap_direction(caps[i]) != caps[i]]
@@ -129,7 +179,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.init:
         dit.load_state_dict({k: v.float() for k, v in pipe.dit.state_dict().items()})
     opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)
-    gen, batch = torch.Generator().manual_seed(1), 32 if args.data == "discs" else 24
+    gen, batch = torch.Generator().manual_seed(1), 32 if args.data in DISCS else 24
     curve, t0 = [], time.perf_counter()
     for step in range(args.steps + 1):
         if step % 100 == 0:
@@ -150,7 +200,8 @@ def run(args: argparse.Namespace) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    settings = {"data": args.data, "clips": len(caps), "probe_clips": len(rows), "init": args.init,
+    settings = {"data": args.data, "clips": len(caps), "probe_clips": len(rows), "simple": args.simple,
+                "lexical": args.lexical, "init": args.init,
                 "motion_weight": args.motion_weight, "steps": args.steps, "lr": args.lr, "batch": batch}  # fmt: skip
     return {"settings": settings, "curve": curve, "seconds": {"data": round(data_s, 1),
             "train": round(time.perf_counter() - t0, 1)}}  # fmt: skip
@@ -173,17 +224,21 @@ def report(res: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", choices=("discs", "world"), default="discs")
+    ap.add_argument("--data", choices=(*DISCS, "world", "directions"), default="discs")
     ap.add_argument("--clips", type=int, help="clips to make (default 1600 discs, 1000 world clips)")
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--simple", action="store_true", help="directions: disc-style captions ('a red ball moves left')")
+    ap.add_argument("--lexical", action="store_true", help="the text's input embeddings too (LexicalText)")
     ap.add_argument("--init", action="store_true", help="start from the bundled DiT (default: from scratch)")
     ap.add_argument("--motion-weight", type=float, default=0.0, help="train with flow.motion_weights (0: plain)")
     ap.add_argument("-o", "--output", default="benchmarks/results/loss_probe.json")
     args = ap.parse_args(argv)
-    args.clips = args.clips or (1600 if args.data == "discs" else 1000)
+    args.clips = args.clips or (1600 if args.data in DISCS else 1000)
     if args.clips < 16 or args.steps < 0:
         ap.error("--clips must be at least 16 and --steps at least 0")
+    if args.simple and args.data != "directions":
+        ap.error("--simple recaptions the directions data only (the discs are captioned that way already)")
     started = machine()
     res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **run(args)}
     return write_result(res, args.output, report(res))

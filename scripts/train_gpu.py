@@ -11,6 +11,7 @@ schedule sized from its measured step time to end by the deadline. Each DiT come
     python scripts/train_gpu.py --prepare .gpu                                 # here, once
     python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 520        # on the GPU machine (v4's run)
     python scripts/train_gpu.py --direction --assets .gpu --out "$OUT" --budget 220   # the direction experiment
+    python scripts/train_gpu.py --direction --assets .gpu --out "$OUT" --budget 300 --dits direction,direction_motion
     python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 520 --dits small,small_motion   # motion-weighted
                                                                                # loss against the plain one (A/B)
 """
@@ -66,6 +67,7 @@ DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup 
     "small_motion": ("small", True, 5e-4, 100, 4.0),  # the loss moved onto what moves (flow.motion_weights)
     "medium": ("medium", False, 8e-4, 150, 0.0),
     "direction": ("small", True, 3e-4, 50, 0.0),  # --direction: the bundle's DiT on static-camera physics clips only
+    "direction_motion": ("small", True, 3e-4, 50, 4.0),  # the same, motion-weighted (loss_probe: 2x on textured discs)
 }
 
 
@@ -406,10 +408,11 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
 
 # --- there: the whole run -----------------------------------------------------------------------------------------
 
-def run_direction(folder: Path, out: Path, budget: float, init: Path) -> None:
+def run_direction(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> None:
     """The experiment for the DiT that does not read direction words: the bundle's DiT trained on static-camera
     physics clips only (objects moving as their captions say, nothing facing or panning), under the bundle's VAE;
-    `python benchmarks/words.py --model` on the result tells whether it has started to read them."""
+    `python benchmarks/words.py --model` on the result tells whether it has started to read them. DITS: `direction`
+    (the plain loss), `direction_motion` (motion-weighted), or both at once."""
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     use_assets(folder)
@@ -417,7 +420,7 @@ def run_direction(folder: Path, out: Path, budget: float, init: Path) -> None:
     with get_context("fork").Pool(SCALE["pool"]) as pool:
         results = [r for r in pool.map(render_clip, jobs, chunksize=32) if r[3] == "static"]
     print(f"{time.time() - t0:.0f} s: {len(results)} static-camera physics clips of {len(jobs)}", flush=True)
-    train_dits(build_cache(results, init / "vae", folder), ["direction"], t0 + 0.95 * budget - 10, out, init)
+    train_dits(build_cache(results, init / "vae", folder), dits, t0 + 0.95 * budget - 10, out, init)
     print(f"{time.time() - t0:.0f} s: done", flush=True)
 
 
@@ -517,7 +520,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/gpu"))
     p.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run")
     p.add_argument("--init", type=Path, default=ROOT / "kinetoscope" / "weights", help="the bundle to start from")
-    p.add_argument("--dits", default="small,medium", help=f"DiTs to train at once, of {', '.join(DITS)}")
+    p.add_argument("--dits", help=f"DiTs to train at once, of {', '.join(DITS)} (default small,medium; with "
+                   "--direction, direction)")
     p.add_argument("--direction", action="store_true", help="the direction-words experiment (run_direction) instead")
     p.add_argument("--dry-run", action="store_true", help="tiny data and batches: check the whole flow on the CPU")
     p.add_argument("--join", type=Path, help="here, after the run: put a DiT folder's split weights back together")
@@ -533,8 +537,11 @@ def main() -> None:
     elif a.dit:
         train_dit_gpu(a.dit, Path("/tmp/cache.pt"), a.init / "dit", a.deadline, a.out)
     else:
-        (run_direction(a.assets, a.out, a.budget, a.init) if a.direction
-         else run(a.assets, a.out, a.budget, a.init, a.dits.split(",")))
+        dits = (a.dits or ("direction" if a.direction else "small,medium")).split(",")
+        unknown = [d for d in dits if d not in DITS]
+        if unknown:
+            p.error(f"unknown DiT {unknown[0]!r}; known: {', '.join(DITS)}")
+        (run_direction if a.direction else run)(a.assets, a.out, a.budget, a.init, dits)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,19 @@
 """The DiT benchmark runs end to end (quick: two buckets, one repeat) and writes its JSON; the loss probe runs and
-reads what the bundled DiT reads."""
+reads what the bundled DiT reads, and its data and text variants are what they say."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kinetoscope.models.text import TextEncoder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,3 +40,51 @@ def test_loss_probe_reads_the_bundled_models_color_words(tmp_path):
     assert res["settings"]["probe_clips"] == 4 and len(row["direction"]) == len(row["color"]) == 3
     assert row["color"][0]["plain"] > 1.0  # the bundled DiT reads color words: a wrong color costs loss
     assert "Loss probe" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def probe_module():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module("loss_probe")
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+@pytest.mark.parametrize("kind", ["discs", "textured", "small"])
+def test_loss_probe_discs_move_as_their_captions_say(probe_module, kind):
+    rng = np.random.default_rng(4)
+    for direction, (dx, dy) in probe_module.DISC_DIRECTIONS.items():
+        clip = probe_module.disc_clip(rng, "red", direction, textured=kind == "textured", small=kind == "small")
+        disc = np.all(clip == probe_module.DISC_COLORS["red"], axis=-1)  # (T, H, W) the disc's own pixels
+        ys, xs = (np.array([np.nonzero(f)[axis].mean() for f in disc[[0, -1]]]) for axis in (0, 1))
+        travel = np.array([xs[1] - xs[0], ys[1] - ys[0]])
+        assert np.sign(travel[0 if dx else 1]) == (dx or dy), (kind, direction, travel)
+        radius = np.sqrt(disc[0].sum() / np.pi)
+        if kind == "small":  # the world's slides: radius 0.07-0.13 and travel 0.3-0.55 of the side
+            assert 0.06 * 64 < radius < 0.14 * 64 and 0.28 * 64 < abs(travel).max() < 0.57 * 64
+        background = clip[0][~disc[0]]
+        assert (background.std(0).max() > 5) == (kind == "textured")  # a world setting, or one flat gray
+
+
+def test_loss_probe_directions_are_world_clips_with_one_directed_object(probe_module):
+    kept = [c for c in map(probe_module.direction_clip, range(30)) if c is not None]
+    assert kept, "no clip of the first 30 fits (one object, still camera, rolls or slides)"
+    for frames, terse, simple in kept:
+        assert frames.shape == (probe_module.FRAMES, 112, 64, 3) and terse
+        assert simple.startswith("a ") and simple.split()[-1] in ("left", "right", "up", "down")
+
+
+def test_lexical_text_adds_the_input_embeddings_after_the_contextual_tokens(probe_module):
+    prompts = ["a red ball rolls left on a gray floor", "a yellow cube slides to the left under a blue sky", ""]
+    plain, lexical = TextEncoder()(prompts), probe_module.LexicalText()(prompts)
+    enc = TextEncoder()
+    batch = enc.tokenizer(prompts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        words = enc.model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+    assert torch.equal(lexical.pooled, plain.pooled)
+    for i in range(len(prompts)):
+        n = int(plain.mask[i].sum())
+        assert torch.equal(lexical.tokens[i, :n], plain.tokens[i, :n])
+        assert torch.allclose(lexical.tokens[i, n : 2 * n], words[i, :n])
+        assert lexical.mask[i, : 2 * n].all() and not lexical.mask[i, 2 * n :].any()
