@@ -17,7 +17,8 @@ over every latent pixel (the plain loss) and weighted toward what moves (`motion
   --simple captions them as the discs are; --lexical adds MiniLM's input embeddings to its tokens (LexicalText).
 
 Latents come from the bundled VAE and are cached in /tmp; --init starts from the bundled DiT instead of from scratch.
-One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips.
+One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips. --save RUN keeps the trained DiT as a run
+folder that `kinetoscope generate --model RUN` and `benchmarks/adherence.py --model RUN` load.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from common import machine, write_result
 from kinetoscope.diffusion.flow import flow_loss, motion_weights, training_example
 from kinetoscope.models.dit import PRESETS, DiT
 from kinetoscope.models.text import TextEmbedding, TextEncoder
-from kinetoscope.pipeline import Pipeline
+from kinetoscope.pipeline import Pipeline, model_folders
+from kinetoscope.train.common import save_checkpoint
 from kinetoscope.world import render, sample_spec
 from kinetoscope.world.canvas import make_camera, render_background
 from kinetoscope.world.vocab import COLORS, SETTINGS
@@ -200,6 +202,9 @@ def run(args: argparse.Namespace) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    if args.save:  # a DiT run folder under the bundled VAE: `adherence.py --model RUN` generates with it
+        config = {**pipe.config, "vae": str(model_folders(None)[1].resolve()), "probe": vars(args)}
+        save_checkpoint(Path(args.save), dit, config, {"step": args.steps})
     settings = {"data": args.data, "clips": len(caps), "probe_clips": len(rows), "simple": args.simple,
                 "lexical": args.lexical, "init": args.init,
                 "motion_weight": args.motion_weight, "steps": args.steps, "lr": args.lr, "batch": batch}  # fmt: skip
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lexical", action="store_true", help="the text's input embeddings too (LexicalText)")
     ap.add_argument("--init", action="store_true", help="start from the bundled DiT (default: from scratch)")
     ap.add_argument("--motion-weight", type=float, default=0.0, help="train with flow.motion_weights (0: plain)")
+    ap.add_argument("--save", metavar="RUN", help="write the trained DiT here, a run folder (adherence.py --model RUN)")
     ap.add_argument("-o", "--output", default="benchmarks/results/loss_probe.json")
     args = ap.parse_args(argv)
     args.clips = args.clips or (1600 if args.data in DISCS else 1000)

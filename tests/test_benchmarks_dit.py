@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from kinetoscope.models.text import TextEncoder
+from kinetoscope.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,9 +31,9 @@ def test_dit_benchmark_quick(tmp_path):
 
 
 def test_loss_probe_reads_the_bundled_models_color_words(tmp_path):
-    out = tmp_path / "probe.json"
+    out, run = tmp_path / "probe.json", tmp_path / "run"
     cmd = [sys.executable, str(REPO / "benchmarks" / "loss_probe.py"), "--data", "discs", "--clips", "32",
-           "--steps", "0", "--init", "-o", str(out)]  # fmt: skip
+           "--steps", "0", "--init", "--save", str(run), "-o", str(out)]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
@@ -40,6 +41,9 @@ def test_loss_probe_reads_the_bundled_models_color_words(tmp_path):
     assert res["settings"]["probe_clips"] == 4 and len(row["direction"]) == len(row["color"]) == 3
     assert row["color"][0]["plain"] > 1.0  # the bundled DiT reads color words: a wrong color costs loss
     assert "Loss probe" in r.stdout
+    saved = Pipeline(run)  # --save: a run folder the pipeline loads, here v4's weights after 0 steps
+    bundled = Pipeline().dit.state_dict()
+    assert all(torch.allclose(v, bundled[k]) for k, v in saved.dit.state_dict().items())
 
 
 @pytest.fixture(scope="module")
