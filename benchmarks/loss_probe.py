@@ -114,8 +114,9 @@ def load_data(pipe: Pipeline, kind: str, n: int, simple: bool = False) -> tuple[
         with Pool(2) as pool:
             kept = itertools.islice((c for c in pool.imap(make, range(tries), chunksize=8) if c is not None), n)
             lat, *caps = zip(*((pipe.encode(c[0]), *c[1:]) for c in kept), strict=True)
-    torch.save((torch.cat(lat), *map(list, caps)), cache)  # (N, C, T', h, w) and one list per caption kind
-    return load_data(pipe, kind, n, simple)
+    lat, caps = torch.cat(lat), [list(c) for c in caps]  # (N, C, T', h, w) and one list per caption kind
+    torch.save((lat, *caps), cache)
+    return lat, caps[-1 if simple else 0]
 
 
 class LexicalText(TextEncoder):
@@ -203,7 +204,8 @@ def run(args: argparse.Namespace) -> dict:
         loss.backward()
         opt.step()
     if args.save:  # a DiT run folder under the bundled VAE: `adherence.py --model RUN` generates with it
-        config = {**pipe.config, "vae": str(model_folders(None)[1].resolve()), "probe": vars(args)}
+        config = {"kind": "dit", "model": pipe.config["model"], "vae": str(model_folders(None)[1].resolve()),
+                  "init": "the bundled DiT" if args.init else None, "probe": vars(args)}
         save_checkpoint(Path(args.save), dit, config, {"step": args.steps})
     settings = {"data": args.data, "clips": len(caps), "probe_clips": len(rows), "simple": args.simple,
                 "lexical": args.lexical, "init": args.init,

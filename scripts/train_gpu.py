@@ -67,7 +67,7 @@ DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup 
     "small_motion": ("small", True, 5e-4, 100, 4.0),  # the loss moved onto what moves (flow.motion_weights)
     "medium": ("medium", False, 8e-4, 150, 0.0),
     "direction": ("small", True, 3e-4, 50, 0.0),  # --direction: the bundle's DiT on static-camera physics clips only
-    "direction_motion": ("small", True, 3e-4, 50, 4.0),  # the same, motion-weighted (loss_probe: 2x on textured discs)
+    "direction_motion": ("small", True, 3e-4, 50, 4.0),  # the same, motion-weighted (README, loss_probe's table)
 }
 
 
@@ -347,7 +347,7 @@ class DiTBatches(torch.utils.data.Dataset):
 
 def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out: Path) -> None:
     """Train DiT NAME (DITS) on the cached latents until DEADLINE; write its run to /tmp/runs/NAME."""
-    from kinetoscope.diffusion.flow import data_from_velocity, flow_loss, motion_weights
+    from kinetoscope.diffusion.flow import example_weights, flow_loss
     from kinetoscope.models.dit import PRESETS as MODELS
     from kinetoscope.models.dit import DiT
     from kinetoscope.train.common import init_weights, save_checkpoint
@@ -383,8 +383,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
             g["lr"] = sched.lr(step)
         with torch.autocast(DEVICE, dtype=torch.bfloat16):
             v = dit(x_t, t, txt)
-        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight) if cfg.motion_weight else None
-        loss = flow_loss(v, target, given, w)  # each sample's mean over its generated frames, then the batch mean
+        loss = flow_loss(v, target, given, example_weights(x_t, target, t, cfg.motion_weight))  # each sample's mean over its generated frames, then the batch mean
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)

@@ -81,8 +81,8 @@ def test_loss_probe_directions_are_world_clips_with_one_directed_object(probe_mo
 
 def test_lexical_text_adds_the_input_embeddings_after_the_contextual_tokens(probe_module):
     prompts = ["a red ball rolls left on a gray floor", "a yellow cube slides to the left under a blue sky", ""]
-    plain, lexical = TextEncoder()(prompts), probe_module.LexicalText()(prompts)
     enc = TextEncoder()
+    plain, lexical = enc(prompts), probe_module.LexicalText()(prompts)
     batch = enc.tokenizer(prompts, padding=True, return_tensors="pt")
     with torch.no_grad():
         words = enc.model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])

@@ -144,6 +144,12 @@ def motion_weights(x0: Tensor, strength: float) -> Tensor:
     return w / w.mean(dim=(2, 3, 4), keepdim=True)
 
 
+def example_weights(x_t: Tensor, target: Tensor, t_frames: Tensor, strength: float) -> Tensor | None:
+    """The motion weights of a training example's clean latents (recovered from x_t and its target velocity), or
+    None at strength 0: the plain loss, with no work done. What the training loops pass to `flow_loss`."""
+    return motion_weights(data_from_velocity(x_t, target, t_frames), strength) if strength else None
+
+
 class TrainingExample(NamedTuple):
     x_t: Tensor  # (B, C, T, H, W) the network's input; given frames equal x0 exactly
     t_frames: Tensor  # (B, T) float32 per-frame t; given frames at 0

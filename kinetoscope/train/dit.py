@@ -21,14 +21,7 @@ import torch
 from tqdm import tqdm
 
 from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, load_cache
-from kinetoscope.diffusion.flow import (
-    data_from_velocity,
-    flow_loss,
-    motion_weights,
-    resolution_shift,
-    sample_given,
-    training_example,
-)
+from kinetoscope.diffusion.flow import example_weights, flow_loss, resolution_shift, sample_given, training_example
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
 from kinetoscope.models.dit import DiT, flops_per_token
@@ -188,7 +181,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             v = model(x_t, t, txt)
-        w = motion_weights(data_from_velocity(x_t, target, t), cfg.motion_weight) if cfg.motion_weight else None
+        w = example_weights(x_t, target, t, cfg.motion_weight)  # None: the plain loss
         loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1], None if w is None else
                                       w[j : j + 1]) for j in range(per)]).mean()  # fmt: skip
         opt.zero_grad(set_to_none=True)
