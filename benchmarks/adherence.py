@@ -77,6 +77,9 @@ def report(res: dict) -> str:
     timing = (f"wall {t['wall_s']:.1f} s: drawing cases {t['draw_s']:.1f} s, loading {t['load_s']:.1f} s; per clip "
               f"{t['per_clip_s']:.2f} s ({t['generate_per_clip_s']:.2f} s generating, "
               f"{t['analyze_per_clip_s']:.2f} s analyzing)")  # fmt: skip
+    miss = s.get("direction_misses")
+    if miss:
+        rows.append("\ndirection misses: " + ", ".join(f"{k} {v}" for k, v in miss.items()))
     return "\n".join([f"### Adherence on held-out combinations: {what}", "", cases, "", *rows, "", timing])
 
 
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
             frames = np.stack(list(decode_stream(pipe.vae, z, StreamConfig(bf16=True))))  # (T, H, W, 3)
         else:
             req = Request(c.prompt, width, height, args.frames, args.fps, seed=c.index, steps=args.steps,
-                          guidance=args.guidance, sampler=args.sampler)  # fmt: skip
+                          guidance=args.guidance, sampler=args.sampler, shift=args.shift)  # fmt: skip
             frames = pipe.generate(req, progress=False).frames  # (T, H, W, 3)
         b = time.perf_counter()
         verdicts = score(c.truth, analyze(frames, args.fps))
@@ -115,7 +118,8 @@ def run(args: argparse.Namespace) -> dict:
     t3 = time.perf_counter()
     settings = {"oracle": args.oracle, "roundtrip": args.roundtrip, "model": None if args.oracle else args.model, "cases": n, "seed": args.seed,
                 "size": f"{width}x{height}", "frames": args.frames, "fps": args.fps, "caption": args.caption,
-                "steps": args.steps, "guidance": args.guidance, "sampler": args.sampler}  # fmt: skip
+                "steps": args.steps, "guidance": args.guidance, "sampler": args.sampler,
+                "shift": args.shift}  # fmt: skip
     timing = {"wall_s": round(t3 - t0, 2), "load_s": round(t1 - t0, 2), "draw_s": round(t2 - t1, 2),
               "per_clip_s": round((t3 - t2) / n, 3), "generate_per_clip_s": round(gen_s / n, 3),
               "analyze_per_clip_s": round(ana_s / n, 3)}  # fmt: skip
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--sampler", default="euler")
+    ap.add_argument("--shift", type=float, help="the schedule's time shift (default: from the token count)")
     ap.add_argument("-o", "--output", default="benchmarks/results/adherence.json")
     args = ap.parse_args(argv)
     if args.roundtrip and args.oracle:

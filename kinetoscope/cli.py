@@ -326,6 +326,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
     p.add_argument("--sampler", default="euler", help="euler (default), heun or ab2")
+    p.add_argument("--shift", type=float, help="time shift of the schedule, > 1 spends more steps near noise "
+                   "(default: from the token count, as in training)")
     p.add_argument("--model", metavar="DIR", help="a bundle folder (dit/ + vae/) or a DiT run (default: bundled)")
     m = p.add_argument_group("modes (one at a time; --image also goes with --loop)")
     m.add_argument("--image", metavar="IMG", help="image-to-video: the image is frame 0, the prompt says what happens")
@@ -385,7 +387,7 @@ def _run_generate(a: argparse.Namespace) -> int:
                                f"and for the modes")  # fmt: skip
     height, width, frames = round_size(height, width, frames)  # refuse impossible sizes before loading the models
     pipe = Pipeline(a.model)
-    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler)
+    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler, a.shift)
     if still:
         from PIL import Image
 

@@ -56,6 +56,7 @@ class Request:
     steps: int = 20
     guidance: float = 4.0
     sampler: str = "euler"
+    shift: float | None = None  # the schedule's time shift (flow.shift_t); None: from the token count, as in training
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,8 @@ class Pipeline:
             raise KinetoscopeError(f"sampler {req.sampler!r} is not one of {', '.join(SAMPLERS)}")
         if req.steps < 1 or req.steps > 1000:
             raise KinetoscopeError(f"--steps {req.steps} must be between 1 and 1000")
+        if req.shift is not None and not 0.1 <= req.shift <= 20:
+            raise KinetoscopeError(f"--shift {req.shift} must be between 0.1 and 20")
         height, width, frames = round_size(req.height, req.width, req.frames)
         txt = self.encode_text(req.prompt)
         shape = self.latent_shape(height, width, frames)
@@ -232,7 +235,7 @@ class Pipeline:
         p = self.dit.cfg.patch
         tokens = (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
         steps = max(1, round(req.steps * strength))  # an edit runs the tail of the schedule
-        ts = schedule(steps, resolution_shift(tokens), start=strength)
+        ts = schedule(steps, req.shift or resolution_shift(tokens), start=strength)
         given2 = given.repeat(2, 1)  # (2, T') for the doubled batch
 
         def batched(x2: Tensor, t: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kinetoscope.evaluate.adherence import direction_misses
 from kinetoscope.world.vocab import is_held_out
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,17 @@ def test_oracle_quick_scores_held_out_cases_near_one(tmp_path):
     for key in ("color", "direction", "gravity", "one_object", "one_object_frames"):
         assert s[key]["rate"] >= 0.95, (key, s[key])
     assert all(bar["pass"] for bar in s["bars"].values())
+    assert s["direction_misses"] == {"still": 0, "other way": 0, "no object": 0}
     assert res["timing"]["per_clip_s"] > 0
+
+
+def test_direction_misses_say_why():
+    def row(hit, dominant, way):
+        return {"direction": hit, "seen": {"dominant": dominant, "objects": [{"direction": way}]}}
+
+    rows = [row(True, 0, "left"), row(False, 0, "none"), row(False, 0, "none"), row(False, 0, "up"),
+            row(False, None, None), row(None, 0, "none")]  # the last: direction not scored for it
+    assert direction_misses(rows) == {"still": 2, "other way": 1, "no object": 1}
 
 
 def test_missing_model_is_one_line_and_exit_2(tmp_path):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from kinetoscope.data.latents import build_cache, cache_dir, load_cache
+from kinetoscope.diffusion.flow import resolution_shift
 from kinetoscope.media import probe, read_video
 from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEncoder
@@ -165,6 +167,17 @@ def test_same_seed_same_frames(pipe):
     assert c.frames.tobytes() != a.frames.tobytes()
 
 
+def test_shift_moves_the_schedule(pipe):
+    """--shift overrides the token-count rule: the token count's own value changes nothing, another value does."""
+    req = Request("a red ball bounces on a gray floor", width=32, height=64, frames=9, steps=3)
+    (_, t, h, w), p = pipe.latent_shape(64, 32, 9), pipe.dit.cfg.patch
+    tokens = (t // p[0]) * (h // p[1]) * (w // p[2])
+    base = pipe.sample(req, progress=False)
+    same = pipe.sample(replace(req, shift=resolution_shift(tokens)), progress=False)
+    other = pipe.sample(replace(req, shift=3.0), progress=False)
+    assert torch.equal(base, same) and not torch.equal(base, other)
+
+
 @pytest.mark.parametrize("aspect,frames", [("1:1", 1), ("16:9", 5), ("9:16", 33), ("1:1", 17)])
 def test_generate_cli_sizes(dit_run, tmp_path, aspect, frames):
     out = tmp_path / "v.mp4"
@@ -188,6 +201,7 @@ def test_generate_image_and_rounding(dit_run, tmp_path):
     (["a ball", "--size", "9000x64"], "outside"),
     (["a ball", "--frames", "0"], "positive"),
     (["a ball", "--sampler", "rk9"], "sampler"),
+    (["a ball", "--shift", "0"], "--shift 0.0 must be between"),
     (["a ball", "--model", "/nonexistent"], "no model here"),
     (["a ball", "-o", "clip.avi"], "unknown suffix"),
 ])  # fmt: skip

@@ -194,14 +194,15 @@ def test_an_action_that_never_keeps_the_color_climbs_every_rung_of_tries():
 
 
 def test_a_sheet_whose_actions_disagree_is_drawn_again_from_the_next_reference(tmp_path, capsys):
-    """Seed 12 at 32 px and 2 steps: from the best reference still, idle, walk and jump read yellow, yellow, red;
-    from the second best all three read red, and that sheet is the one written (its actions count on the bar too)."""
+    """Seed 0 at 32 px and 2 steps (bundle v5): from the best reference still, idle and walk read no color and jump
+    red; from the second best all three read red, and that sheet is the one written (its actions count on the bar
+    too)."""
     from tqdm import tqdm
 
     from kinetoscope.pipeline import Pipeline
 
     pipe, quiet = Pipeline(), tqdm(disable=True)
-    o = SpriteOptions(size=32, steps=2, seed=12, actions=("idle", "walk", "jump"), progress=True)
+    o = SpriteOptions(size=32, steps=2, seed=0, actions=("idle", "walk", "jump"), progress=True)
     first = reference_stills(pipe, "a red knight", o)[0]
 
     def read(animations: list[Animation]) -> list[str | None]:
@@ -216,8 +217,8 @@ def test_a_sheet_whose_actions_disagree_is_drawn_again_from_the_next_reference(t
 
 def test_the_reference_still_wears_the_color_the_prompt_names():
     """Of the candidate stills, one whose cut-out the analyzer names by the prompt's color wins over a cleaner cut-out
-    in another color (seed 14, 4 candidates: the cleanest of "a yellow slime" reads black); no color word, no
-    preference."""
+    in another color (seed 9 with bundle v5, 4 candidates: the cleanest of "a yellow slime" reads black); no color
+    word, no preference."""
     from kinetoscope.pipeline import Pipeline, Request
 
     assert (prompt_color("a Yellow slime, jumping"), prompt_color("a gray robot")) == ("yellow", None)
@@ -225,7 +226,7 @@ def test_the_reference_still_wears_the_color_the_prompt_names():
     assert as_seen("a knight in Red armor", "blue") == "a knight in blue armor"
     assert as_seen("a gray robot", "red") == "a gray robot"  # no color word: nothing to replace
     assert as_seen("a red robot", "red") == as_seen("a red robot", None) == "a red robot"
-    pipe, o = Pipeline(), SpriteOptions(seed=14)
+    pipe, o = Pipeline(), SpriteOptions(seed=9)
     picked = reference_stills(pipe, "a yellow slime", o, tries=4)[0]
     assert colors_of(matte(picked[None]), o.fps)[0] == "yellow"
     prompt = "a sprite of a yellow slime standing idle, facing right, on a transparent background"

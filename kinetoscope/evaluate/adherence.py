@@ -141,10 +141,23 @@ def summarize(rows: list[dict]) -> dict:
 
     out = {key: count(key) for key in ("color", "direction", "gravity", "one_object")}
     out["one_object_frames"] = {"n": len(rows), "rate": round(float(np.mean([r["one_object_share"] for r in rows])), 4)}
+    out["direction_misses"] = direction_misses(rows)
     out["bars"] = {}
     for key, bar in BARS.items():
         rate = out[key]["rate"]
         out["bars"][key] = {"bar": bar, "rate": rate, "pass": rate is not None and rate >= bar}
+    return out
+
+
+def direction_misses(rows: list[dict]) -> dict:
+    """Why the missed direction cases missed: the main object stayed put ("still"), moved another way, or no
+    object was found; most of an untrained model's misses are still objects, not wrong turns."""
+    out = {"still": 0, "other way": 0, "no object": 0}
+    for r in rows:
+        if r["direction"] is False:
+            dom = r["seen"]["dominant"]
+            way = None if dom is None else r["seen"]["objects"][dom]["direction"]
+            out["no object" if way is None else "still" if way == "none" else "other way"] += 1
     return out
 
 

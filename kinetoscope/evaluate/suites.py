@@ -175,6 +175,8 @@ def markdown(report: dict) -> str:
         need = "" if bar is None else f">= {bar['bar']:.0%}"
         out.append(f"| {label} | {_rate(s[key])} | {need} |")
     out.append(f"| one object, mean share of frames | {s['one_object_frames']['rate']:.0%} | >= 90% |")
+    if "direction_misses" in s:
+        out.append("| direction misses: " + ", ".join(f"{k} {v}" for k, v in s["direction_misses"].items()) + " | | |")
     c = report["consistency"]["summary"]
     out += ["", "| consistency (same clips) | mean |", "|---|---|",
             f"| object count at its usual value | {c['count_stable']:.0%} of frames |",
