@@ -43,7 +43,7 @@ from common import machine, write_result
 
 from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
-from kinetoscope.evaluate.adherence import draw_cases, mix, score, summarize
+from kinetoscope.evaluate.adherence import draw_cases, misses_line, mix, score, summarize
 from kinetoscope.evaluate.analyzer import analyze
 from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream
 from kinetoscope.pipeline import Pipeline, Request, size_for
@@ -77,9 +77,8 @@ def report(res: dict) -> str:
     timing = (f"wall {t['wall_s']:.1f} s: drawing cases {t['draw_s']:.1f} s, loading {t['load_s']:.1f} s; per clip "
               f"{t['per_clip_s']:.2f} s ({t['generate_per_clip_s']:.2f} s generating, "
               f"{t['analyze_per_clip_s']:.2f} s analyzing)")  # fmt: skip
-    miss = s.get("direction_misses")
-    if miss:
-        rows.append("\ndirection misses: " + ", ".join(f"{k} {v}" for k, v in miss.items()))
+    if "direction_misses" in s:
+        rows.append("\n" + misses_line(s))
     return "\n".join([f"### Adherence on held-out combinations: {what}", "", cases, "", *rows, "", timing])
 
 

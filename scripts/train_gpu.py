@@ -383,7 +383,8 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
             g["lr"] = sched.lr(step)
         with torch.autocast(DEVICE, dtype=torch.bfloat16):
             v = dit(x_t, t, txt)
-        loss = flow_loss(v, target, given, example_weights(x_t, target, t, cfg.motion_weight))  # each sample's mean over its generated frames, then the batch mean
+        w = example_weights(x_t, target, t, cfg.motion_weight)  # None: the plain loss
+        loss = flow_loss(v, target, given, w)  # each sample's mean over its generated frames, then the batch mean
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)

@@ -22,6 +22,7 @@ from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEncoder
 from kinetoscope.pipeline import Pipeline, Request
 from kinetoscope.train.common import init_weights
+from kinetoscope.train.dit import tokens_of
 from kinetoscope.train.vae import load_vae
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
@@ -170,8 +171,7 @@ def test_same_seed_same_frames(pipe):
 def test_shift_moves_the_schedule(pipe):
     """--shift overrides the token-count rule: the token count's own value changes nothing, another value does."""
     req = Request("a red ball bounces on a gray floor", width=32, height=64, frames=9, steps=3)
-    (_, t, h, w), p = pipe.latent_shape(64, 32, 9), pipe.dit.cfg.patch
-    tokens = (t // p[0]) * (h // p[1]) * (w // p[2])
+    tokens = tokens_of(pipe.dit.cfg, pipe.latent_shape(64, 32, 9)[1:])
     base = pipe.sample(req, progress=False)
     same = pipe.sample(replace(req, shift=resolution_shift(tokens)), progress=False)
     other = pipe.sample(replace(req, shift=3.0), progress=False)

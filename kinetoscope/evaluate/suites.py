@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.evaluate import modes as modes_suite
-from kinetoscope.evaluate.adherence import draw_cases, mix, score, summarize
+from kinetoscope.evaluate.adherence import draw_cases, misses_line, mix, score, summarize
 from kinetoscope.evaluate.analyzer import Analysis, analyze
 from kinetoscope.evaluate.physics import KINDS, draw_physics_cases, run_case, summarize_physics
 from kinetoscope.evaluate.reconstruction import reconstruction
@@ -176,7 +176,7 @@ def markdown(report: dict) -> str:
         out.append(f"| {label} | {_rate(s[key])} | {need} |")
     out.append(f"| one object, mean share of frames | {s['one_object_frames']['rate']:.0%} | >= 90% |")
     if "direction_misses" in s:
-        out.append("| direction misses: " + ", ".join(f"{k} {v}" for k, v in s["direction_misses"].items()) + " | | |")
+        out.append(f"| {misses_line(s)} | | |")
     c = report["consistency"]["summary"]
     out += ["", "| consistency (same clips) | mean |", "|---|---|",
             f"| object count at its usual value | {c['count_stable']:.0%} of frames |",
