@@ -302,10 +302,8 @@ def _run_train(a: argparse.Namespace) -> int:
     from kinetoscope.pipeline import BUNDLED
     from kinetoscope.train.dit import dit_train_config, train_dit
 
-    if len(a.data) != 1:
-        raise KinetoscopeError("train dit: give one DATASET (its latents are cached beside its manifest)")
     config = dit_train_config(a.config, steps=a.steps, parallel=a.parallel, checkpointing=a.checkpointing)
-    train_dit(config, a.data[0], a.vae or BUNDLED / "vae", a.out,
+    train_dit(config, list(a.data), a.vae or BUNDLED / "vae", a.out,
               resume=a.resume, progress=not a.quiet, init=a.init)  # fmt: skip
     return 0
 

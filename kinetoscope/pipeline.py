@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from kinetoscope.diffusion.flow import resolution_shift, schedule
+from kinetoscope.diffusion.flow import resolution_shift, schedule, video_noise
 from kinetoscope.diffusion.guidance import classifier_free
 from kinetoscope.diffusion.samplers import SAMPLERS, given_frames
 from kinetoscope.errors import KinetoscopeError, SizeError
@@ -182,6 +182,7 @@ class Pipeline:
         self.dit = DiT(DiTConfig(**fields)).eval()
         self.dit.load_state_dict(dit_weights)
         self.config = dit_config
+        self.noise_shared = float(dit_config.get("train", {}).get("noise_shared", 0.0))  # the noise it learned on
         self.text = text or TextEncoder()
         self.stream = StreamConfig(bf16=True)
         self.on_step: Callable[[], None] | None = None  # called after every sampling step (the server's progress)
@@ -225,7 +226,7 @@ class Pipeline:
         txt = self.encode_text(req.prompt)
         shape = self.latent_shape(height, width, frames)
         gen = torch.Generator().manual_seed(req.seed)
-        noise = torch.randn((1, *shape), generator=gen)  # (1, C, T', H', W')
+        noise = video_noise((1, *shape), gen, self.noise_shared)  # (1, C, T', H', W')
         if given is None:
             given = torch.zeros(1, shape[1], dtype=torch.bool)
         x = noise

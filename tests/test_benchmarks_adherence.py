@@ -67,3 +67,19 @@ def test_the_words_probe_finds_the_bundled_model_reading_colors(tmp_path):
     assert res["color"]["cases"] == 8 and res["direction"]["cases"] >= 1
     assert set(res["color"]["levels"]) == {"0.3", "0.5", "0.7", "0.9"}
     assert res["color"]["levels"]["0.5"]["gap"] > 0.01 and res["color"]["levels"]["0.5"]["true_wins"] >= 0.75
+
+
+def test_the_coherence_probe_keeps_a_clip_denoised_from_little_noise(tmp_path):
+    """benchmarks/coherence.py: a clip noised to t0 = 0.05 and denoised again changes from frame to frame about as much
+    as the clip itself; every strength and the clips' own measures are reported."""
+    out = tmp_path / "coherence.json"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "coherence.py"), "--cases", "2", "--strengths",
+                        "0.05,1", "-o", str(out)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())["measures"]
+    assert set(m) == {"real", "0.05", "1.0"}
+    assert abs(m["0.05"]["latent_step"] / m["real"]["latent_step"] - 1) < 0.25
+    assert all(v["pixel_step"] > 0 and 0 < v["detail"] < 4 for v in m.values())
+    bad = subprocess.run([sys.executable, str(REPO / "benchmarks" / "coherence.py"), "--strengths", "0"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "every strength in (0, 1]" in bad.stderr

@@ -30,6 +30,7 @@ from kinetoscope.diffusion import (
     shift_t,
     training_example,
     velocity_target,
+    video_noise,
 )
 
 M, S = 0.7, 0.4  # the 1-D data distribution N(M, S^2)
@@ -224,6 +225,23 @@ def test_training_example_keeps_given_frames_clean(dtype):
 def test_training_example_defaults_to_nothing_given_and_takes_t():
     ex = training_example(torch.zeros(3, 2, 4, 2, 2), gen(0), t=torch.tensor([0.1, 0.5, 1.0]))
     assert not ex.given.any() and torch.equal(ex.t_frames, torch.tensor([0.1, 0.5, 1.0])[:, None].expand(3, 4))
+
+
+def test_video_noise_shares_a_part_across_frames():
+    """At 0 it is exactly the plain draw (old seeds keep their videos); at 0.5 every element still has unit variance
+    and any two frames correlate by 0.5; outside [0, 1) it is refused."""
+    shape = (16, 4, 9, 8, 8)
+    assert torch.equal(video_noise(shape, gen(3)), torch.randn(shape, generator=gen(3)))
+    n = video_noise(shape, gen(3), shared=0.5)  # (B, C, T, H, W)
+    assert abs(n.var().item() - 1) < 0.05
+    for a, b in ((0, 1), (0, 8), (4, 5)):
+        r = torch.corrcoef(torch.stack([n[:, :, a].flatten(), n[:, :, b].flatten()]))[0, 1].item()
+        assert abs(r - 0.5) < 0.05, (a, b, r)
+    ex = training_example(torch.zeros(shape), gen(3), t=torch.ones(16), shared=0.5)
+    torch.testing.assert_close(ex.target, n)  # the target at x0 = 0 is the noise itself
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="shared noise"):
+            video_noise(shape, gen(3), shared=bad)
 
 
 def test_flow_loss_averages_each_samples_generated_frames():

@@ -15,8 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kinetoscope.data.latents import build_cache, cache_dir, load_cache
+from kinetoscope.data.latents import build_cache, cache_dir, join_caches, load_cache
 from kinetoscope.diffusion.flow import resolution_shift
+from kinetoscope.errors import DataError
 from kinetoscope.media import probe, read_video
 from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEncoder
@@ -129,6 +130,27 @@ def test_init_starts_from_a_runs_weights(world, vae_run, dit_run, tmp_path):
     r = _run("train", "dit", "--config", "tiny", "--data", world, "--vae", vae_run, "-o", tmp_path / "bad",
              "--steps", "1", "--init", vae_run, "-q")  # fmt: skip
     assert r.returncode == 2 and "do not fit this model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dit_trains_on_two_data_sets_at_once(world, vae_run, dit_run, tmp_path):
+    """--data A,B mixes two data sets clip by clip: the joined cache holds both in order, the run names both, and
+    caches that cannot go together are refused in one line."""
+    other = tmp_path / "other"
+    r = _run("world", "-o", other, "--clips", "4", "--seed", "1", "--sizes", "64x64", "--frames", "9", "--fps", "16",
+             "--workers", "1", "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "mix"
+    r = _run("train", "dit", "--config", "tiny", "--data", f"{world},{other}", "--vae", vae_run, "-o", run,
+             "--steps", "2", "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "config.json").read_text())["data"] == [str(world), str(other)]
+    vae = load_vae(vae_run)
+    a, b = (load_cache(d, cache_dir(d, vae)) for d in (world, other))
+    both = join_caches([a, b])
+    assert len(both) == 12 and both.records[8] == b.records[0] and torch.equal(both.z[8], b.z[0])
+    assert torch.equal(both.tokens["terse"][3], a.tokens["terse"][3])
+    with pytest.raises(DataError, match="differ in channels"):
+        join_caches([a, replace(b, z=[z[:1] for z in b.z])])
 
 
 def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from kinetoscope.pipeline import Pipeline, Request
 from kinetoscope.train.dit import PRESETS
@@ -101,6 +102,30 @@ def test_a_motion_weighted_run_trains_on_its_own_loss(world, one):
     weighted, plain = _losses(run), _losses(one)
     assert len(weighted) == len(plain) and all(np.isfinite(weighted))
     assert weighted != plain  # the same batches from the same weights: only the loss's weighting differs
+
+
+def test_a_shared_noise_run_trains_and_samples_on_its_own_noise(world, one, capsys):
+    """noise_shared: the run trains on mixed noise (same batches, other losses) and records it, and the pipeline
+    samples a model of it from that noise (with the same weights only the noise differs); a share of 1 is refused
+    in one line."""
+    from kinetoscope.cli import main
+
+    config = world.parent / "shared.json"
+    config.write_text(json.dumps({**asdict(PRESETS["tiny"]), "noise_shared": 0.5}))
+    run = world.parent / "shared"
+    _train(world, run, 1, config=str(config))
+    shared, plain = _losses(run), _losses(one)
+    assert len(shared) == len(plain) and all(np.isfinite(shared)) and shared != plain
+    a, b = Pipeline(one), Pipeline(run)
+    assert (a.noise_shared, b.noise_shared) == (0.0, 0.5)
+    b.dit.load_state_dict(a.dit.state_dict())
+    req = Request("a red ball rolls left", 64, 64, 9, 16, seed=0, steps=2)
+    assert not torch.equal(a.sample(req, progress=False), b.sample(req, progress=False))
+    b.noise_shared = 0.0
+    assert torch.equal(a.sample(req, progress=False), b.sample(req, progress=False))
+    config.write_text(json.dumps({**asdict(PRESETS["tiny"]), "noise_shared": 1.0}))
+    assert main(["train", "dit", "--config", str(config), "--data", str(world), "-o", str(world.parent / "x")]) == 2
+    assert "noise_shared 1.0 must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_fsdp_is_refused_for_the_vae(world, capsys):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,22 @@ class LatentCache:
                 toks.append(self.tokens[kind][i])
                 pools.append(self.pooled[kind][i])
         return pad_tokens(toks, torch.stack(pools))
+
+
+def join_caches(caches: Sequence[LatentCache]) -> LatentCache:
+    """Several data sets' caches as one, clips in the order given (training on a mix of data sets)."""
+    first = caches[0]
+    for c in caches[1:]:
+        if c.z[0].shape[0] != first.z[0].shape[0] or set(c.tokens) != set(first.tokens):
+            raise DataError("cannot train on these data sets together: their latents differ in channels or their "
+                            "captions in kinds (were they cached with different VAEs or versions?)")
+    return LatentCache(
+        records=[r for c in caches for r in c.records],
+        z=[z for c in caches for z in c.z],
+        tokens={k: [t for c in caches for t in c.tokens[k]] for k in first.tokens},
+        pooled={k: [t for c in caches for t in c.pooled[k]] for k in first.pooled},
+        empty=first.empty,
+    )
 
 
 def pad_tokens(toks: list[Tensor], pooled: Tensor) -> TextEmbedding:

@@ -18,6 +18,7 @@ from kinetoscope.diffusion.flow import (
     shift_t,
     training_example,
     velocity_target,
+    video_noise,
 )
 from kinetoscope.diffusion.guidance import classifier_free
 from kinetoscope.diffusion.samplers import SAMPLERS, Velocity, ab2, euler, given_frames, heun, per_frame_t
@@ -47,4 +48,5 @@ __all__ = [
     "shift_t",
     "training_example",
     "velocity_target",
+    "video_noise",
 ]

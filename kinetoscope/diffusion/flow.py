@@ -47,6 +47,20 @@ def noise_from_velocity(x_t: Tensor, v: Tensor, t: Tensor) -> Tensor:
     return x_t + (1 - _over_frames(t)) * v
 
 
+def video_noise(shape: tuple[int, ...], generator: torch.Generator, shared: float = 0.0, device=None, dtype=None
+                ) -> Tensor:
+    """Unit-variance Gaussian noise (B, C, T, H, W) whose `shared` part of the variance is one draw common to every
+    frame (PYoCo's mixed noise prior): frames start alike, so what the model makes of them stays alike in time. At 0
+    it is plain i.i.d. noise, drawn exactly as before the option existed."""
+    if not 0.0 <= shared < 1.0:
+        raise ValueError(f"shared noise {shared} must be in [0, 1)")
+    noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    if shared > 0:
+        common = torch.randn((shape[0], shape[1], 1, *shape[3:]), generator=generator, device=device, dtype=dtype)
+        noise = math.sqrt(1 - shared) * noise + math.sqrt(shared) * common  # (B, C, 1, H, W) broadcast over T
+    return noise
+
+
 def sample_t(batch: int, generator: torch.Generator, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """(B,) training timesteps sigmoid(N(mean, std)) (SD3's logit-normal): most draws in the middle, where it is hard."""
     z = torch.randn(batch, generator=generator, device=generator.device)  # (B,)
@@ -165,15 +179,17 @@ def training_example(
     mean: float = 0.0,
     std: float = 1.0,
     shift: float = 1.0,
+    shared: float = 0.0,
 ) -> TrainingExample:
-    """One noised batch for the training loop: noise and t (logit-normal, then shifted) drawn from `generator`, which
-    lives on x0's device. `given` defaults to no frame given; a passed per-sample `t` (B,) is used as is."""
+    """One noised batch for the training loop: noise (`shared` of it common to all frames, `video_noise`) and t
+    (logit-normal, then shifted) drawn from `generator`, which lives on x0's device. `given` defaults to no frame
+    given; a passed per-sample `t` (B,) is used as is."""
     b, _, frames, _, _ = x0.shape
     if given is None:
         given = torch.zeros(b, frames, dtype=torch.bool, device=x0.device)
     if t is None:
         t = shift_t(sample_t(b, generator, mean, std), shift)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)  # (B, C, T, H, W)
+    noise = video_noise(x0.shape, generator, shared, x0.device, x0.dtype)  # (B, C, T, H, W)
     t_frames = frame_t(t.to(device=x0.device, dtype=torch.float32), given)  # (B, T)
     x_t = interpolate(x0, noise, t_frames).to(x0.dtype)  # t = 0 on given frames leaves them exactly x0
     return TrainingExample(x_t, t_frames, velocity_target(x0, noise), given)

@@ -13,6 +13,7 @@ which DESIGN.md §8 measured better than EMA for runs this short.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, load_cache
+from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, join_caches, load_cache
 from kinetoscope.diffusion.flow import example_weights, flow_loss, resolution_shift, sample_given, training_example
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
@@ -58,12 +59,17 @@ class DiTTrainConfig:
     t_mean: float = 0.0  # logit-normal timesteps
     t_std: float = 1.0
     motion_weight: float = 0.0  # loss weight on latent pixels that change between frames (flow.motion_weights)
+    noise_shared: float = 0.0  # share of the noise common to all frames (flow.video_noise); sampling reads it too
     seed: int = 0
     bf16: bool = True
     save_every: int = 250
     log_every: int = 10
     parallel: str = "ddp"  # ddp | fsdp (train/parallel.py); fsdp checkpoints are sharded and resume on any world size
     checkpointing: bool = False  # activation checkpointing per block: memory for compute
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.noise_shared < 1.0:
+            raise KinetoscopeError(f"noise_shared {self.noise_shared} must be in [0, 1)")
 
 
 PRESETS = {
@@ -102,7 +108,8 @@ def make_batch(cfg: DiTTrainConfig, cache: LatentCache, clips: list[int], step: 
         picks.append((i, kind))
         z = cache.z[i][None]  # (1, C, T', H', W')
         given = sample_given(1, z.shape[2], gen, cfg.given)  # (1, T')
-        ex = training_example(z, gen, given=given, mean=cfg.t_mean, std=cfg.t_std, shift=shift)
+        ex = training_example(z, gen, given=given, mean=cfg.t_mean, std=cfg.t_std, shift=shift,
+                                shared=cfg.noise_shared)
         xs.append(ex.x_t), ts.append(ex.t_frames), targets.append(ex.target), givens.append(ex.given)
     return torch.cat(xs), torch.cat(ts), cache.text(picks), torch.cat(targets), torch.cat(givens)
 
@@ -114,22 +121,28 @@ def on(x, device: torch.device):
     return type(x)(*(t.to(device, non_blocking=True) for t in (x.tokens, x.mask, x.pooled)))
 
 
-def prepare_cache(data: str | Path, vae_dir: str | Path, progress: bool = True) -> tuple[LatentCache, str]:
-    """Load (building it first if needed) the latent cache of DATA for the VAE in VAE_DIR."""
+def prepare_cache(data: str | Path | Sequence[str | Path], vae_dir: str | Path, progress: bool = True
+                  ) -> tuple[LatentCache, str]:
+    """Load (building each first if needed) the latent caches of the data set(s) DATA for the VAE in VAE_DIR, joined
+    in the order given."""
     from kinetoscope.train.vae import load_vae
 
     vae = load_vae(vae_dir)
-    folder = cache_dir(Path(data), vae)
-    if not (folder / "index.json").exists():
-        build_cache(data, vae, progress=progress)
-    return load_cache(data, folder), folder.name
+    caches = []
+    for root in [data] if isinstance(data, (str, Path)) else data:
+        folder = cache_dir(Path(root), vae)
+        if not (folder / "index.json").exists():
+            build_cache(root, vae, progress=progress)
+        caches.append(load_cache(root, folder))
+    return join_caches(caches), folder.name
 
 
-def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: str | Path, resume: bool = False,
-              progress: bool = True, init: str | Path | None = None) -> dict:
-    """Train (or resume) a DiT into RUN on DATA's latents under the VAE in VAE_DIR, from scratch or from INIT's
-    weights; returns the last metrics."""
+def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_dir: str | Path, run: str | Path,
+              resume: bool = False, progress: bool = True, init: str | Path | None = None) -> dict:
+    """Train (or resume) a DiT into RUN on the latents of DATA (one data set, or several mixed clip by clip) under the
+    VAE in VAE_DIR, from scratch or from INIT's weights; returns the last metrics."""
     run = Path(run)
+    names = [str(data)] if isinstance(data, (str, Path)) else [str(p) for p in data]
     d = setup_distributed()
     if d.main:
         cache, cache_name = prepare_cache(data, vae_dir, progress)
@@ -162,7 +175,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path, vae_dir: str | Path, run: s
         buckets.setdefault(cache.bucket(i), []).append(i)
     tokens = {k: tokens_of(model_cfg, k) for k in buckets}
     peak = matmul_peak(device=str(device))
-    config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg), "data": str(data),
+    config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg), "data": names[0] if len(names) == 1 else names,
               "vae": str(vae_dir), "latents": cache_name,
               "init": None if init is None else str(init), "fps": sorted({r.fps for r in cache.records})}
     log = MetricsLog(run, d.main, start if resume else None)
