@@ -52,8 +52,8 @@ def measure(pipe: Pipeline, cases: list, strengths: list[float], guidance: float
         z0 = pipe.encode(c.clip.frames)  # (1, C, T', h, w)
         rows["real"].append((latent_step(z0), pixel_step(c.clip.frames), detail(z0)))
         given = torch.zeros(1, z0.shape[2], dtype=torch.bool)
+        req = Request(c.prompt, WIDTH, HEIGHT, FRAMES, FPS, seed=c.index, guidance=guidance)
         for s in strengths:
-            req = Request(c.prompt, WIDTH, HEIGHT, FRAMES, FPS, seed=c.index, guidance=guidance)
             z = pipe.sample(req, given, z0, progress=False, strength=s)
             rows[str(s)].append((latent_step(z), pixel_step(pipe.decode(z)), detail(z)))
     return {k: dict(zip(("latent_step", "pixel_step", "detail"), np.round(np.mean(v, axis=0), 4).tolist(), strict=True))

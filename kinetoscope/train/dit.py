@@ -109,7 +109,7 @@ def make_batch(cfg: DiTTrainConfig, cache: LatentCache, clips: list[int], step: 
         z = cache.z[i][None]  # (1, C, T', H', W')
         given = sample_given(1, z.shape[2], gen, cfg.given)  # (1, T')
         ex = training_example(z, gen, given=given, mean=cfg.t_mean, std=cfg.t_std, shift=shift,
-                                shared=cfg.noise_shared)
+                              shared=cfg.noise_shared)
         xs.append(ex.x_t), ts.append(ex.t_frames), targets.append(ex.target), givens.append(ex.given)
     return torch.cat(xs), torch.cat(ts), cache.text(picks), torch.cat(targets), torch.cat(givens)
 
@@ -121,15 +121,14 @@ def on(x, device: torch.device):
     return type(x)(*(t.to(device, non_blocking=True) for t in (x.tokens, x.mask, x.pooled)))
 
 
-def prepare_cache(data: str | Path | Sequence[str | Path], vae_dir: str | Path, progress: bool = True
-                  ) -> tuple[LatentCache, str]:
-    """Load (building each first if needed) the latent caches of the data set(s) DATA for the VAE in VAE_DIR, joined
-    in the order given."""
+def prepare_cache(data: Sequence[str | Path], vae_dir: str | Path, progress: bool = True) -> tuple[LatentCache, str]:
+    """Load (building each first if needed) the latent caches of the data sets DATA for the VAE in VAE_DIR, joined in
+    the order given, and the caches' folder name (the same in every data set: it names the VAE)."""
     from kinetoscope.train.vae import load_vae
 
     vae = load_vae(vae_dir)
     caches = []
-    for root in [data] if isinstance(data, (str, Path)) else data:
+    for root in data:
         folder = cache_dir(Path(root), vae)
         if not (folder / "index.json").exists():
             build_cache(root, vae, progress=progress)
@@ -142,7 +141,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_
     """Train (or resume) a DiT into RUN on the latents of DATA (one data set, or several mixed clip by clip) under the
     VAE in VAE_DIR, from scratch or from INIT's weights; returns the last metrics."""
     run = Path(run)
-    names = [str(data)] if isinstance(data, (str, Path)) else [str(p) for p in data]
+    data = [str(data)] if isinstance(data, (str, Path)) else [str(p) for p in data]
     d = setup_distributed()
     if d.main:
         cache, cache_name = prepare_cache(data, vae_dir, progress)
@@ -175,7 +174,8 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_
         buckets.setdefault(cache.bucket(i), []).append(i)
     tokens = {k: tokens_of(model_cfg, k) for k in buckets}
     peak = matmul_peak(device=str(device))
-    config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg), "data": names[0] if len(names) == 1 else names,
+    config = {"kind": "dit", "model": asdict(model_cfg), "train": asdict(cfg),
+              "data": data[0] if len(data) == 1 else data,
               "vae": str(vae_dir), "latents": cache_name,
               "init": None if init is None else str(init), "fps": sorted({r.fps for r in cache.records})}
     log = MetricsLog(run, d.main, start if resume else None)
