@@ -14,6 +14,8 @@ schedule sized from its measured step time to end by the deadline. Each DiT come
     python scripts/train_gpu.py --direction --assets .gpu --out "$OUT" --budget 300 --dits direction,direction_motion
     python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 520 --dits small,small_motion   # motion-weighted
                                                                                # loss against the plain one (A/B)
+    python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 520 --dits small_motion,small_temporal
+                                                                               # and with flicker charged (A/B)
 """
 
 from __future__ import annotations
@@ -62,12 +64,13 @@ SCALE = dict(FULL)
 DIT_SIZES, DIT_FPS = ((64, 64), (112, 64), (64, 112)), (16,)
 TEXT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU only for a dry run (--dry-run)
-DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup steps, motion weight of the loss)
-    "small": ("small", True, 5e-4, 100, 0.0),
-    "small_motion": ("small", True, 5e-4, 100, 4.0),  # the loss moved onto what moves (flow.motion_weights)
-    "medium": ("medium", False, 8e-4, 150, 0.0),
-    "direction": ("small", True, 3e-4, 50, 0.0),  # --direction: the bundle's DiT on static-camera physics clips only
-    "direction_motion": ("small", True, 3e-4, 50, 4.0),  # the same, motion-weighted (README, loss_probe's table)
+DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup steps, motion weight, temporal weight)
+    "small": ("small", True, 5e-4, 100, 0.0, 0.0),
+    "small_motion": ("small", True, 5e-4, 100, 4.0, 0.0),  # the loss moved onto what moves (flow.motion_weights)
+    "small_temporal": ("small", True, 5e-4, 100, 4.0, 1.0),  # and flicker charged (flow.temporal_loss)
+    "medium": ("medium", False, 8e-4, 150, 0.0, 0.0),
+    "direction": ("small", True, 3e-4, 50, 0.0, 0.0),  # --direction: the bundle's DiT on static-camera physics clips
+    "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0),  # the same, motion-weighted (README, loss_probe's table)
 }
 
 
@@ -347,16 +350,16 @@ class DiTBatches(torch.utils.data.Dataset):
 
 def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out: Path) -> None:
     """Train DiT NAME (DITS) on the cached latents until DEADLINE; write its run to /tmp/runs/NAME."""
-    from kinetoscope.diffusion.flow import example_weights, flow_loss
+    from kinetoscope.diffusion.flow import TrainingExample, training_loss
     from kinetoscope.models.dit import PRESETS as MODELS
     from kinetoscope.models.dit import DiT
     from kinetoscope.train.common import init_weights, save_checkpoint
     from kinetoscope.train.dit import PRESETS, tokens_of
 
-    preset, from_bundle, peak, warmup, motion = DITS[name]
+    preset, from_bundle, peak, warmup, motion, temporal = DITS[name]
     cache = torch.load(cache_file, weights_only=False)
     cfg = replace(PRESETS["small"], model=preset, lr=peak, warmup=warmup, tokens=SCALE["dit_tokens"],
-                  max_batch=SCALE["dit_batch"], seed=7, motion_weight=motion)
+                  max_batch=SCALE["dit_batch"], seed=7, motion_weight=motion, temporal_weight=temporal)
     model_cfg = replace(MODELS[preset], latent=cache.z[0].shape[0])
     torch.manual_seed(cfg.seed)
     dit = DiT(model_cfg)
@@ -383,8 +386,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
             g["lr"] = sched.lr(step)
         with torch.autocast(DEVICE, dtype=torch.bfloat16):
             v = dit(x_t, t, txt)
-        w = example_weights(x_t, target, t, cfg.motion_weight)  # None: the plain loss
-        loss = flow_loss(v, target, given, w)  # each sample's mean over its generated frames, then the batch mean
+        loss = training_loss(v, TrainingExample(x_t, t, target, given), cfg.motion_weight, cfg.temporal_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)

@@ -28,6 +28,7 @@ from kinetoscope.diffusion import (
     sample_t,
     schedule,
     shift_t,
+    temporal_loss,
     training_example,
     velocity_target,
     video_noise,
@@ -287,6 +288,20 @@ def test_flow_loss_weighs_each_latent_pixel():
     w[..., 0, 0] = 4.0  # one pixel of four carries the whole weight
     expected = (v[..., 0, 0].square() * 4.0).sum(dim=(1, 2)) / (4 * 3 * 4)
     assert flow_loss(v, target, given, w).item() == pytest.approx(expected.mean().item(), rel=1e-5)
+
+
+def test_temporal_loss_charges_error_that_changes_between_frames():
+    none = torch.zeros(2, 4, dtype=torch.bool)
+    target = torch.randn(2, 3, 4, 2, 2, generator=gen(13))
+    shared = torch.randn(2, 3, 1, 2, 2, generator=gen(14))
+    assert temporal_loss(target + shared, target, none).item() < 1e-12  # the same error in every frame: no flicker
+    flicker = torch.tensor([1.0, -1.0, 1.0, -1.0])[None, None, :, None, None]  # (1, 1, T, 1, 1): +-1 frame to frame
+    assert temporal_loss(target + flicker, target, none).item() == pytest.approx(4.0)
+    assert temporal_loss(target[:, :, :1] + 1, target[:, :, :1], none[:, :1]).item() == 0.0  # an image adds 0
+    first = torch.tensor([[True, False, False, False]] * 2)  # a given first frame: its error counts as 0
+    moved = target + 1
+    moved[:, :, 0] += 100.0
+    assert temporal_loss(moved, target, first).item() == pytest.approx(1 / 3)  # the seam pair pays 1, the others 0
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))

@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from kinetoscope.pipeline import Pipeline, Request
-from kinetoscope.train.dit import PRESETS
+from kinetoscope.errors import KinetoscopeError
+from kinetoscope.train.dit import PRESETS, DiTTrainConfig
 
 STEPS = 20
 
@@ -94,14 +95,19 @@ def test_activation_checkpointing_changes_nothing(world, one):
     assert Pipeline(run).dit is not None  # plain names: loads without the wrapper
 
 
-def test_a_motion_weighted_run_trains_on_its_own_loss(world, one):
-    config = world.parent / "motion.json"
-    config.write_text(json.dumps({**asdict(PRESETS["tiny"]), "motion_weight": 4.0}))
-    run = world.parent / "motion"
+@pytest.mark.parametrize("term", ["motion_weight", "temporal_weight"])
+def test_a_weighted_or_temporal_run_trains_on_its_own_loss(world, one, term):
+    config = world.parent / f"{term}.json"
+    config.write_text(json.dumps({**asdict(PRESETS["tiny"]), term: 4.0 if term == "motion_weight" else 1.0}))
+    run = world.parent / term
     _train(world, run, 1, config=str(config))
     weighted, plain = _losses(run), _losses(one)
     assert len(weighted) == len(plain) and all(np.isfinite(weighted))
-    assert weighted != plain  # the same batches from the same weights: only the loss's weighting differs
+    assert weighted != plain  # the same batches from the same weights: only the loss differs
+    if term == "temporal_weight":  # the first step, same weights and batch: the flicker term only adds
+        assert weighted[0] > plain[0]
+        with pytest.raises(KinetoscopeError, match="temporal_weight -1.0 must be at least 0"):
+            DiTTrainConfig(temporal_weight=-1.0)
 
 
 def test_a_shared_noise_run_trains_and_samples_on_its_own_noise(world, one, capsys):

@@ -16,7 +16,9 @@ from kinetoscope.diffusion.flow import (
     sample_t,
     schedule,
     shift_t,
+    temporal_loss,
     training_example,
+    training_loss,
     velocity_target,
     video_noise,
 )
@@ -46,7 +48,9 @@ __all__ = [
     "sample_t",
     "schedule",
     "shift_t",
+    "temporal_loss",
     "training_example",
+    "training_loss",
     "velocity_target",
     "video_noise",
 ]

@@ -140,6 +140,19 @@ def flow_loss(v_pred: Tensor, v_target: Tensor, given: Tensor, weights: Tensor |
     return (total / count).mean()
 
 
+def temporal_loss(v_pred: Tensor, v_target: Tensor, given: Tensor) -> Tensor:
+    """Scalar MSE of the error's change from one latent frame to the next, in fp32. An error shared by every frame
+    costs nothing here and one that differs frame to frame (a background redrawn each frame: flicker) costs up to
+    twice its plain loss. A given frame's error counts as 0, so the frame beside it pays its whole error (the seam).
+    Each sample's mean over its frame pairs with a generated frame, then the batch mean; an image adds 0."""
+    err = torch.where(_over_frames(given), 0.0, v_pred.float() - v_target.float())  # (B, C, T, H, W)
+    step = (err[:, :, 1:] - err[:, :, :-1]).square()  # (B, C, T - 1, H, W)
+    keep = _over_frames(~(given[:, 1:] & given[:, :-1])).expand_as(step)  # (B, C, T - 1, H, W)
+    total = torch.where(keep, step, 0.0).sum(dim=(1, 2, 3, 4))  # (B,)
+    count = keep.sum(dim=(1, 2, 3, 4)).clamp(min=1)  # (B,)
+    return (total / count).mean()
+
+
 MOTION_FLOOR = 0.05  # latent units: a clip whose mean change per step is under this counts as still
 
 
@@ -169,6 +182,15 @@ class TrainingExample(NamedTuple):
     t_frames: Tensor  # (B, T) float32 per-frame t; given frames at 0
     target: Tensor  # (B, C, T, H, W) the velocity to predict
     given: Tensor  # (B, T) bool, the frames left out of the loss
+
+
+def training_loss(
+    v_pred: Tensor, ex: TrainingExample, motion_weight: float = 0.0, temporal_weight: float = 0.0
+) -> Tensor:
+    """What the training loops minimize: `flow_loss`, weighted to motion at `motion_weight` (0: the plain loss),
+    plus `temporal_weight` x `temporal_loss` (0: none, no work done)."""
+    loss = flow_loss(v_pred, ex.target, ex.given, example_weights(ex.x_t, ex.target, ex.t_frames, motion_weight))
+    return loss + temporal_weight * temporal_loss(v_pred, ex.target, ex.given) if temporal_weight else loss
 
 
 def training_example(

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, join_caches, load_cache
-from kinetoscope.diffusion.flow import example_weights, flow_loss, resolution_shift, sample_given, training_example
+from kinetoscope.diffusion.flow import TrainingExample, resolution_shift, sample_given, training_example, training_loss
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
 from kinetoscope.models.dit import DiT, flops_per_token
@@ -60,6 +60,7 @@ class DiTTrainConfig:
     t_std: float = 1.0
     motion_weight: float = 0.0  # loss weight on latent pixels that change between frames (flow.motion_weights)
     noise_shared: float = 0.0  # share of the noise common to all frames (flow.video_noise); sampling reads it too
+    temporal_weight: float = 0.0  # weight of flow.temporal_loss: the error's change from frame to frame (flicker)
     seed: int = 0
     bf16: bool = True
     save_every: int = 250
@@ -70,6 +71,8 @@ class DiTTrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.noise_shared < 1.0:
             raise KinetoscopeError(f"noise_shared {self.noise_shared} must be in [0, 1)")
+        if self.temporal_weight < 0:
+            raise KinetoscopeError(f"temporal_weight {self.temporal_weight} must be at least 0")
 
 
 PRESETS = {
@@ -194,9 +197,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             v = model(x_t, t, txt)
-        w = example_weights(x_t, target, t, cfg.motion_weight)  # None: the plain loss
-        loss = torch.stack([flow_loss(v[j : j + 1], target[j : j + 1], given[j : j + 1], None if w is None else
-                                      w[j : j + 1]) for j in range(per)]).mean()  # fmt: skip
+        loss = training_loss(v, TrainingExample(x_t, t, target, given), cfg.motion_weight, cfg.temporal_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
