@@ -171,12 +171,6 @@ def motion_weights(x0: Tensor, strength: float) -> Tensor:
     return w / w.mean(dim=(2, 3, 4), keepdim=True)
 
 
-def example_weights(x_t: Tensor, target: Tensor, t_frames: Tensor, strength: float) -> Tensor | None:
-    """The motion weights of a training example's clean latents (recovered from x_t and its target velocity), or
-    None at strength 0: the plain loss, with no work done. What the training loops pass to `flow_loss`."""
-    return motion_weights(data_from_velocity(x_t, target, t_frames), strength) if strength else None
-
-
 class TrainingExample(NamedTuple):
     x_t: Tensor  # (B, C, T, H, W) the network's input; given frames equal x0 exactly
     t_frames: Tensor  # (B, T) float32 per-frame t; given frames at 0
@@ -187,9 +181,13 @@ class TrainingExample(NamedTuple):
 def training_loss(
     v_pred: Tensor, ex: TrainingExample, motion_weight: float = 0.0, temporal_weight: float = 0.0
 ) -> Tensor:
-    """What the training loops minimize: `flow_loss`, weighted to motion at `motion_weight` (0: the plain loss),
-    plus `temporal_weight` x `temporal_loss` (0: none, no work done)."""
-    loss = flow_loss(v_pred, ex.target, ex.given, example_weights(ex.x_t, ex.target, ex.t_frames, motion_weight))
+    """What the training loops minimize: `flow_loss`, weighted to motion at `motion_weight` (the motion weights of
+    the clean latents, recovered from x_t and the target), plus `temporal_weight` x `temporal_loss`; a weight of 0
+    leaves its term out with no work done."""
+    weights = None
+    if motion_weight:
+        weights = motion_weights(data_from_velocity(ex.x_t, ex.target, ex.t_frames), motion_weight)
+    loss = flow_loss(v_pred, ex.target, ex.given, weights)
     return loss + temporal_weight * temporal_loss(v_pred, ex.target, ex.given) if temporal_weight else loss
 
 
