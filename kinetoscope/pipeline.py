@@ -416,7 +416,8 @@ class Pipeline:
             if wrap <= LOOP_SEAM:
                 break
         if best[0] > LOOP_SEAM:
-            warnings.warn(f"--loop: the smoothest of {tries} loops wraps around in {best[0]:.2f} ordinary frame steps "
+            which = "the loop" if tries == 1 else f"the smoothest of {tries} loops"
+            warnings.warn(f"--loop: {which} wraps around in {best[0]:.2f} ordinary frame steps "
                           f"(seamless is <= {LOOP_SEAM}); another --seed may close it better")  # fmt: skip
         return best[1]
 

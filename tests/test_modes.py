@@ -92,6 +92,8 @@ def test_loop_redraws_its_closing_part_until_the_wrap_is_seamless(pipe, monkeypa
     with pytest.warns(UserWarning, match="smoothest of 2 loops"):
         best = _frames(pipe, req, Inputs(loop=True, tries=2))
     assert loop_seam(best) <= loop_seam(once)  # the first draw is one of the two
+    with pytest.warns(UserWarning, match="--loop: the loop wraps around"):  # one try: no "smoothest of 1 loops"
+        _frames(pipe, req, Inputs(loop=True, tries=1))
 
 
 def test_image_to_video_starts_from_the_image(pipe, clip):

@@ -78,6 +78,7 @@ def sheet(tmp_path_factory) -> Path:
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "loop seam" in r.stdout and "mean frame step" in r.stdout
+    assert "--loop:" not in r.stderr  # the sprite closes and judges its loops itself: no loop-mode warning
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> list[
     req = Request(f"a pixel-art {prompt} on a transparent background", o.size, o.size, o.frames * o.stride + 1, o.fps,
                   o.seed, o.steps, o.guidance)  # fmt: skip
     once = effect in ONE_SHOT
-    clip = np.stack(list(pipe.run(req, Inputs(loop=not once), progress=False)))[: o.frames * o.stride : o.stride]
+    clip = _frames(pipe, req, Inputs(loop=not once))[: o.frames * o.stride : o.stride]
     clip = clip if once else close_loop(clip)
     return [Animation(effect, matte(clip), o.fps, loop=not once)]
 
@@ -179,10 +180,18 @@ def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray
     return best
 
 
+def _frames(pipe: Pipeline, req: Request, inputs: Inputs) -> np.ndarray:
+    """Every frame of one pipeline run, (T, H, W, 3) uint8. The loop mode's warning about an uneven wrap is not
+    passed on: a sprite closes its loop itself (`close_loop`), judges the result and reports its seams."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="--loop:")
+        return np.stack(list(pipe.run(req, inputs, progress=False)))
+
+
 def _loop(pipe: Pipeline, req: Request, reference: np.ndarray, stride: int) -> np.ndarray:
     """The pipeline's loop mode from the reference over `req.frames - 1` frames, every ``stride``-th kept and the wrap
     blended (`close_loop`); (T, H, W, 3) uint8."""
-    loop = np.stack(list(pipe.run(req, Inputs(image=reference, loop=True, tries=1), progress=False)))[::stride]
+    loop = _frames(pipe, req, Inputs(image=reference, loop=True, tries=1))[::stride]
     return close_loop(loop)
 
 
@@ -190,7 +199,7 @@ def _pingpong(pipe: Pipeline, req: Request, reference: np.ndarray, stride: int) 
     """Image-to-video from the reference over `req.frames`, every second frame kept and played out and back, so its
     wrap is an ordinary step: what goes up comes down (README, "Game content", for what it measures); (T, H, W, 3)
     uint8, as many frames as `_loop` gives."""
-    made = np.stack(list(pipe.run(req, Inputs(image=reference), progress=False)))  # (req.frames, H, W, 3)
+    made = _frames(pipe, req, Inputs(image=reference))  # (req.frames, H, W, 3)
     # frame 1 stands in for frame 0, the reference's own decode (coded alone, it looks unlike the stream after it: as
     # the wrap's step it failed the seam bar), then every second frame out and back
     there = np.concatenate([made[1:2], made[2 * stride :: 2 * stride]])
