@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from kinetoscope.data.latents import build_cache, cache_dir, join_caches, load_cache
 from kinetoscope.diffusion.flow import resolution_shift
@@ -22,7 +22,7 @@ from kinetoscope.media import probe, read_video
 from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import TextEncoder
 from kinetoscope.pipeline import Pipeline, Request
-from kinetoscope.train.common import init_weights
+from kinetoscope.train.common import init_weights, load_checkpoint, save_checkpoint
 from kinetoscope.train.dit import tokens_of
 from kinetoscope.train.vae import load_vae
 
@@ -111,6 +111,22 @@ def test_killed_dit_training_resumes_exactly(world, vae_run, dit_run, tmp_path):
     p = _train(world, vae_run, killed, "--resume")
     assert p.wait(timeout=300) == 0, p.stderr.read()
     np.testing.assert_allclose(_losses(killed), _losses(full), rtol=1e-5, atol=1e-6)
+
+
+def test_a_save_killed_between_its_files_resumes_from_one_checkpoint(tmp_path):
+    """A kill after the new weights are renamed into place but before the state is: resuming still pairs the step-6
+    weights with the step-6 optimizer (the race the killed-training test met on CI, made certain here)."""
+    model = torch.nn.Linear(4, 3)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(2, 4)).sum().backward()
+    opt.step()
+    save_checkpoint(tmp_path, model, {}, {"step": 6, "optimizer": opt.state_dict()})
+    at_six = {k: v.clone() for k, v in model.state_dict().items()}
+    save_file({k: v + 1 for k, v in at_six.items()}, str(tmp_path / "model.safetensors"))  # step 9's half-done save
+    fresh = torch.nn.Linear(4, 3)
+    state = load_checkpoint(tmp_path, fresh)
+    assert state["step"] == 6 and "model" not in state
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in at_six.items())
 
 
 def test_init_starts_from_a_runs_weights(world, vae_run, dit_run, tmp_path):

@@ -80,8 +80,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def save_checkpoint(run: Path, model: nn.Module | dict[str, torch.Tensor], config: dict, state: dict) -> None:
-    """Write weights (a model's, or a gathered state dict) + config + training state atomically (temp files, then
-    rename; the state file last, so a run killed mid-save resumes from the previous complete checkpoint)."""
+    """Write weights (a model's, or a gathered state dict) + config + training state, each file atomically (temp file,
+    then rename). A state that resumes (it carries the optimizer) holds its own copy of the weights: a run killed
+    between the two renames would otherwise pair new weights with the old optimizer and step, and resume off by a few
+    steps. model.safetensors is the copy inference reads."""
     run.mkdir(parents=True, exist_ok=True)
     weights = model if isinstance(model, dict) else unwrap(model).state_dict()
     tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items()}
@@ -90,16 +92,18 @@ def save_checkpoint(run: Path, model: nn.Module | dict[str, torch.Tensor], confi
     os.replace(tmp, run / MODEL_FILE)
     atomic_write_text(run / CONFIG_FILE, json.dumps(config, indent=2))
     tmp = run / f".{STATE_FILE}.tmp"
-    torch.save(state, tmp)
+    torch.save({**state, "model": tensors} if "optimizer" in state else state, tmp)
     os.replace(tmp, run / STATE_FILE)
 
 
 def load_checkpoint(run: Path, model: nn.Module) -> dict:
-    """Load weights into `model` and return the training state saved beside them."""
+    """Load the weights saved with the training state into `model` and return that state (weights, optimizer and step
+    from one file, so they always belong together)."""
     if not (run / STATE_FILE).exists() or not (run / MODEL_FILE).exists():
         raise KinetoscopeError(f"{run}: no checkpoint to resume from ({MODEL_FILE} + {STATE_FILE})")
-    unwrap(model).load_state_dict(load_file(str(run / MODEL_FILE)))
-    return torch.load(run / STATE_FILE, weights_only=False)
+    state = torch.load(run / STATE_FILE, weights_only=False)
+    unwrap(model).load_state_dict(state.pop("model") if "model" in state else load_file(str(run / MODEL_FILE)))
+    return state
 
 
 def init_weights(source: str | Path, model: nn.Module) -> None:
