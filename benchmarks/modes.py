@@ -16,7 +16,8 @@ every third one falls), at 64x112, 33 frames, 16 fps; the prompt is the clip's t
   max(3x its median step, 5% of the short side)). Bar: both in >= 90% of the cases; connect needs both its seams.
 - loop: a loop from the prompt; the analyzer's loop seam (last -> first difference over the median step) <= 1.5.
   Bar: >= 90% of the cases.
-- edit: the world clip redone with its color word swapped for another (strength 0.6). Passes when the analyzer reads
+- edit: the world clip redone with its color word swapped for another, its own caption as the source prompt
+  (FlowEdit, masked; `--source-prompt`). Passes when the analyzer reads
   the new color and the object's track stays within 10% of the short side of the original's (mean distance over the
   frames where both are seen). Bar: >= 80%.
 - long: 60 s at 8 fps (481 frames) from three prompts; peak memory (max RSS of a fresh process) at 60 s against

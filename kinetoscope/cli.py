@@ -335,7 +335,10 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     m.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first (the "
                    "part that closes it is drawn up to 3 times, until the wrap is at most 1.5 ordinary frame steps)")
     m.add_argument("--edit", metavar="CLIP", help="redo CLIP under the prompt (SDEdit); layout and motion stay")
-    m.add_argument("--strength", type=float, help="with --edit: how much changes, 0..1 (default 0.6)")
+    m.add_argument("--source-prompt", metavar="TEXT", help="with --edit: what CLIP shows; then only what the prompt "
+                   "says differently changes (FlowEdit, masked), the rest of the clip stays as it was")
+    m.add_argument("--strength", type=float, help="with --edit: how much changes, 0..1 (default 0.6; 0.8 with "
+                   "--source-prompt)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -353,7 +356,7 @@ def _read_inputs(a: argparse.Namespace) -> tuple[Inputs, float | None, tuple[int
     inputs = Inputs(image=read_image(a.image) if a.image else None, extend=clip(a.extend) if a.extend else None,
                     backward=a.backward, connect=(clip(a.connect[0]), clip(a.connect[1])) if a.connect else None,
                     loop=a.loop, edit=clip(a.edit) if a.edit else None,
-                    strength=0.6 if a.strength is None else a.strength)  # fmt: skip
+                    source=a.source_prompt, strength=a.strength)  # fmt: skip
     inputs.mode()  # refuse impossible combinations now
     first = next((x for x in (inputs.image, inputs.extend, inputs.edit, *(inputs.connect or ())) if x is not None), None)
     shape = None if first is None else (first.shape[-2], first.shape[-3])

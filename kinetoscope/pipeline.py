@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +22,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from kinetoscope.diffusion.flow import resolution_shift, schedule, video_noise
+from kinetoscope.diffusion.edit import edit_mask, flow_edit
 from kinetoscope.diffusion.guidance import classifier_free
-from kinetoscope.diffusion.samplers import SAMPLERS, given_frames
+from kinetoscope.diffusion.samplers import SAMPLERS, Velocity, given_frames
 from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.evaluate.analyzer import loop_seam
 from kinetoscope.media import fit_frames
@@ -39,6 +41,10 @@ WINDOW = 33  # the most frames one window samples: the bundled model's training 
 CONTEXT = 3  # latent frames (9 pixel frames) a window is given from the frames before it
 PAD_LATENTS = 2  # still latent frames before a given suffix (see Pipeline.tail)
 LOOP_SEAM = 1.5  # a loop is seamless when its wrap is at most this many median frame steps (analyzer.loop_seam)
+EDIT_STRENGTH = 0.6  # SDEdit's t0: the clip's layout and motion survive, its details are redrawn
+SOURCE_EDIT_STRENGTH = 0.8  # FlowEdit's t_max: higher than SDEdit's, as only the masked part moves (README, Modes)
+EDIT_TARGET_GUIDANCE = 2.0  # FlowEdit: the target prompt's guidance over the source's (the paper's are 3-4x)
+EDIT_MASK_THRESHOLD = 0.5  # share of each frame's largest prompt difference that an edited latent pixel reaches
 LOOP_TRIES = 3  # loops drawn at most (new seeds for the part that closes it) until one is seamless; the best is kept
 DEFAULT_SHORT_SIDE = 64  # the bundled model's training size; other sizes work, less well
 
@@ -148,8 +154,10 @@ class Inputs:
     connect: tuple[np.ndarray, np.ndarray] | None = None  # clips A and B: the transition from A's end to B's start
     loop: bool = False  # the last frame flows into the first
     tries: int = LOOP_TRIES  # loop only: closing parts drawn at most until the wrap is seamless (Pipeline.loop)
-    edit: np.ndarray | None = None  # a clip to redo with the prompt (SDEdit)
-    strength: float = 0.6  # edit only: the noise level t0 the clip is raised to (0 keeps it, 1 ignores it)
+    edit: np.ndarray | None = None  # a clip to redo with the prompt: all of it (SDEdit), or what `source` changes
+    source: str | None = None  # edit only: what the clip shows; then only what the prompt says differently changes
+    strength: float | None = None  # edit only: the noise level t0 the edit starts from (0 keeps the clip, 1 redoes
+    # it); None: EDIT_STRENGTH, or SOURCE_EDIT_STRENGTH with a source prompt
 
     def mode(self) -> str:
         """The one mode these inputs ask for; impossible combinations are refused with the reason."""
@@ -163,8 +171,12 @@ class Inputs:
             raise KinetoscopeError("--backward goes with --extend CLIP")
         if self.tries < 1:
             raise KinetoscopeError(f"loop tries {self.tries} must be at least 1")
-        if not 0.0 < self.strength <= 1.0:
+        if self.strength is not None and not 0.0 < self.strength <= 1.0:
             raise KinetoscopeError(f"--strength {self.strength} must be in (0, 1]: the noise level the clip is raised to")
+        if self.source is not None and self.edit is None:
+            raise KinetoscopeError("--source-prompt goes with --edit CLIP: it says what the clip shows")
+        if self.source is not None and not self.source.strip():
+            raise KinetoscopeError("--source-prompt is empty: say what the clip shows, e.g. \"a red ball rolls left\"")
         if picked:
             return picked[0]
         return "image" if self.image is not None else "text"
@@ -191,6 +203,11 @@ class Pipeline:
         """(C, T', H', W') of the latent for a clip of this size."""
         v = self.vae.cfg
         return (v.latent, 1 + (frames - 1) // v.time_factor, height // v.space_factor, width // v.space_factor)
+
+    def tokens(self, shape: tuple[int, ...]) -> int:
+        """How many spacetime patches the DiT sees for a latent of shape (C, T', H', W')."""
+        p = self.dit.cfg.patch
+        return (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
 
     def encode_text(self, prompt: str) -> TextEmbedding:
         """[cond, uncond] embeddings of the prompt, padded together for one batched forward."""
@@ -233,27 +250,38 @@ class Pipeline:
         if given_latent is not None:
             start = (1 - strength) * given_latent + strength * noise if strength < 1 else noise
             x = torch.where(given[:, None, :, None, None], given_latent, start)
-        p = self.dit.cfg.patch
-        tokens = (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
         steps = max(1, round(req.steps * strength))  # an edit runs the tail of the schedule
-        ts = schedule(steps, req.shift or resolution_shift(tokens), start=strength)
+        ts = schedule(steps, req.shift or resolution_shift(self.tokens(shape)), start=strength)
+        velocity = given_frames(self.velocity(txt, req.guidance, given), given)
+        with self.steps_bar(steps, progress) as step:
+            return SAMPLERS[req.sampler](velocity, x, ts, step)
+
+    def velocity(self, txt: TextEmbedding, guidance: float, given: Tensor) -> Velocity:
+        """The DiT's guided velocity under the [cond, uncond] text `txt`; frames marked in `given` (1, T') are told
+        they sit clean at t = 0."""
         given2 = given.repeat(2, 1)  # (2, T') for the doubled batch
 
         def batched(x2: Tensor, t: Tensor) -> Tensor:
-            t_frames = torch.where(given2, 0.0, t.float().expand(2, shape[1]))  # (2, T')
+            t_frames = torch.where(given2, 0.0, t.float().expand(2, given.shape[1]))  # (2, T')
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return self.dit(x2, t_frames, txt).float()
 
-        velocity = given_frames(classifier_free(batched, req.guidance), given)
+        return classifier_free(batched, guidance)
+
+    @contextmanager
+    def steps_bar(self, steps: int, progress: bool) -> Iterator[Callable[[int, Tensor], None]]:
+        """A sampler callback that advances a progress bar and the server's `on_step`."""
         bar = tqdm(total=steps, desc="sampling", disable=not progress, leave=False)
+
         def step(i: int, _: Tensor) -> None:
             bar.update(1)
             if self.on_step:
                 self.on_step()
 
-        z = SAMPLERS[req.sampler](velocity, x, ts, step)
-        bar.close()
-        return z
+        try:
+            yield step
+        finally:
+            bar.close()
 
     # --- modes: windows with given frames -------------------------------------------------------------------------
 
@@ -278,7 +306,7 @@ class Pipeline:
             a, b = fit(inputs.connect[0], "--connect A"), fit(inputs.connect[1], "--connect B")
             return iter(self.connect(req, a, b, frames - 2, progress))
         if mode == "edit":
-            return iter(self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress))
+            return iter(self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress, inputs.source))
         image = None if inputs.image is None else fit(inputs.image[None], "--image")
         if mode == "loop" or inputs.loop:
             return iter(self.loop(req, image, progress, inputs.tries))
@@ -421,13 +449,30 @@ class Pipeline:
                           f"(seamless is <= {LOOP_SEAM}); another --seed may close it better")  # fmt: skip
         return best[1]
 
-    def edit(self, req: Request, clip: np.ndarray, strength: float, progress: bool) -> np.ndarray:
-        """SDEdit: the clip's latent noised to t0 = strength, then denoised under the new prompt. The clip's first
-        1 + 4k frames (at most WINDOW) are edited."""
+    def edit(self, req: Request, clip: np.ndarray, strength: float | None, progress: bool,
+             source: str | None = None) -> np.ndarray:
+        """Redo the clip's first 1 + 4k frames (at most WINDOW) under the prompt. Without `source`, SDEdit: the latent
+        noised to t0 = strength, then denoised. With `source` (what the clip shows), FlowEdit: only what the two
+        prompts differ in changes, inside the latent pixels where they disagree (diffusion/edit.py)."""
         n = min(WINDOW, 1 + TIME * ((len(clip) - 1) // TIME))
         if n < len(clip):
             warnings.warn(f"--edit: the first {n} of the clip's {len(clip)} frames are edited "
                           f"(1 + 4k frames, at most {WINDOW})")  # fmt: skip
         z0 = self.encode(clip[:n])  # (1, C, T', h, w)
         given = torch.zeros(1, z0.shape[2], dtype=torch.bool)
-        return self.decode(self.sample(replace(req, frames=n), given, z0, progress, strength=strength))
+        if source is None:
+            strength = EDIT_STRENGTH if strength is None else strength
+            return self.decode(self.sample(replace(req, frames=n), given, z0, progress, strength=strength))
+        strength = SOURCE_EDIT_STRENGTH if strength is None else strength
+        gen = torch.Generator().manual_seed(req.seed)
+
+        def noise() -> Tensor:
+            return video_noise(tuple(z0.shape), gen, self.noise_shared)
+
+        v_source = self.velocity(self.encode_text(source), req.guidance, given)
+        v_target = self.velocity(self.encode_text(req.prompt), EDIT_TARGET_GUIDANCE * req.guidance, given)
+        mask = edit_mask(v_source, v_target, z0, noise, threshold=EDIT_MASK_THRESHOLD)  # (1, 1, T', h, w)
+        steps = max(1, round(req.steps * strength))
+        ts = schedule(steps, req.shift or resolution_shift(self.tokens(z0.shape[1:])), start=strength)
+        with self.steps_bar(steps, progress) as step:
+            return self.decode(flow_edit(v_source, v_target, z0, ts, noise, mask, step))

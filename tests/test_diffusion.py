@@ -16,6 +16,8 @@ from kinetoscope.diffusion import (
     SAMPLERS,
     classifier_free,
     data_from_velocity,
+    edit_mask,
+    flow_edit,
     flow_loss,
     frame_t,
     given_frames,
@@ -336,3 +338,41 @@ def test_classifier_free_guidance_is_one_doubled_forward():
     torch.testing.assert_close(classifier_free(batched, 4.0)(x, t), (-x + t) + 4.0 * ((2 * x + t) - (-x + t)))
     torch.testing.assert_close(classifier_free(batched, 1.0)(x, t), 2 * x + t)
     assert calls == [6, 6]
+
+
+def _toward(x1: torch.Tensor):
+    """The exact flow velocity of a data distribution that is the one point x1: v(z, t) = (z - x1) / t."""
+    return lambda z, t: (z - x1) / t
+
+
+@hypothesis_given(st.integers(0, 2**16), st.sampled_from([0.5, 0.8, 1.0]), st.integers(1, 12))
+@settings(max_examples=20, deadline=None)
+def test_flow_edit_carries_one_point_to_the_other_exactly(seed, t_max, steps):
+    """Source and target prompts that each mean one clip: FlowEdit's path is the straight line between them, which
+    Euler walks exactly, whatever the noise; unmasked pixels keep the source."""
+    g = torch.Generator().manual_seed(seed)
+    x0, x1 = torch.randn(1, 2, 3, 4, 4, generator=g), torch.randn(1, 2, 3, 4, 4, generator=g)
+    noise = lambda: torch.randn(x0.shape, generator=g)  # noqa: E731
+    ts = schedule(steps, 2.0, start=t_max)
+    torch.testing.assert_close(flow_edit(_toward(x0), _toward(x1), x0, ts, noise), x1, rtol=1e-4, atol=1e-4)
+    mask = (torch.arange(4) < 2).float().view(1, 1, 1, 1, 4).expand(1, 1, 3, 4, 4)
+    out = flow_edit(_toward(x0), _toward(x1), x0, ts, noise, mask)
+    torch.testing.assert_close(out[..., :2], x1[..., :2], rtol=1e-4, atol=1e-4)
+    assert torch.equal(out[..., 2:], x0[..., 2:])
+
+
+def test_flow_edit_with_prompts_that_agree_changes_nothing():
+    x = torch.randn(1, 2, 3, 4, 4)
+    same = lambda z, t: z * t + 1  # noqa: E731
+    assert torch.equal(flow_edit(same, same, x, schedule(5), lambda: torch.randn(x.shape)), x)
+
+
+def test_edit_mask_marks_where_the_prompts_disagree_in_each_frame():
+    x = torch.zeros(1, 2, 3, 4, 5)
+    bump = torch.zeros_like(x)
+    bump[:, :, 0, 1, 2], bump[:, :, 1, 3, 0], bump[:, :, 2, 0, 4] = 5.0, 0.5, 0.01  # a faint frame still gets its pixel
+    source = lambda z, t: z  # noqa: E731
+    target = lambda z, t: z + bump  # noqa: E731
+    mask = edit_mask(source, target, x, lambda: torch.randn(x.shape), threshold=0.5)
+    assert mask.shape == (1, 1, 3, 4, 5)
+    assert mask.sum() == 3 and mask[0, 0, 0, 1, 2] == mask[0, 0, 1, 3, 0] == mask[0, 0, 2, 0, 4] == 1

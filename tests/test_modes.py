@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -114,6 +115,18 @@ def test_edit_strength_moves_from_the_clip_to_a_new_video(pipe, clip):
     assert np.array_equal(full, text)  # strength 1 starts from pure noise: the clip is ignored
 
 
+def test_edit_with_a_source_prompt_moves_only_by_what_the_prompts_differ_in(pipe, clip):
+    """FlowEdit starts at the clip's own latent: with nothing between the prompts (one prompt, no guidance) the clip
+    comes back as its VAE round trip, bit for bit; a changed word changes it, the same way for the same seed."""
+    prompt = "a red ball rolls right on a gray floor"
+    same = _frames(pipe, replace(_req(prompt=prompt), guidance=0.0), Inputs(edit=clip, source=prompt))
+    assert np.array_equal(same, pipe.decode(pipe.encode(clip)))
+    blue = _req(prompt="a blue ball rolls right on a gray floor")
+    edited = _frames(pipe, blue, Inputs(edit=clip, source=prompt))
+    assert edited.shape == clip.shape and not np.array_equal(edited, same)
+    assert np.array_equal(edited, _frames(pipe, blue, Inputs(edit=clip, source=prompt)))
+
+
 def test_long_video_rolls_windows(pipe):
     frames = WINDOW + 2 * 24
     out = _frames(pipe, _req(frames=frames, steps=2), Inputs())
@@ -142,6 +155,8 @@ def test_schedule_start_is_the_tail_of_the_full_curve():
     (Inputs(image=np.zeros((8, 8, 3), np.uint8), extend=np.zeros((5, 8, 8, 3), np.uint8)), "--image and --extend"),
     (Inputs(backward=True), "--backward goes with --extend"),
     (Inputs(edit=np.zeros((5, 8, 8, 3), np.uint8), strength=1.5), "--strength"),
+    (Inputs(source="a red ball"), "--source-prompt goes with --edit"),
+    (Inputs(edit=np.zeros((5, 8, 8, 3), np.uint8), source=" "), "--source-prompt is empty"),
 ])  # fmt: skip
 def test_impossible_combinations_are_refused(inputs, message):
     with pytest.raises(KinetoscopeError, match=message):
@@ -175,6 +190,11 @@ def test_cli_modes_write_joined_clips(clip, tmp_path):
     info = probe(ext)
     assert (info.frames, info.width, info.height, info.fps) == (17 + 4, W, H, 12)  # the clip's size and rate
     np.testing.assert_allclose(read_video(ext)[:17].astype(float), read_video(src).astype(float), atol=40)
+    edit = tmp_path / "edit.mp4"
+    r = _run("generate", "a blue ball rolls right", "--edit", src, "--source-prompt", "a red ball rolls right",
+             "--steps", "2", "-o", edit, "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (probe(edit).frames, probe(edit).width) == (17, W)
 
 
 def test_cli_image_of_another_aspect_is_cropped_with_a_warning(tmp_path):
@@ -192,6 +212,7 @@ def test_cli_image_of_another_aspect_is_cropped_with_a_warning(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--loop", "--extend", "{clip}"], "--extend and --loop do not go together"),
     (["--strength", "0.5"], "--strength goes with --edit"),
+    (["--source-prompt", "a red ball"], "--source-prompt goes with --edit"),
     (["--extend", "{bad}"], "bad.mp4"),
     (["--image", "{tiny}"], "too small"),
     (["--image", "{missing}"], "missing.png"),

@@ -299,3 +299,11 @@ def test_the_web_page_generates_and_plays_a_video(tmp_path):
             browser.close()
     assert (artifacts / "serve_page.png").stat().st_size > 1000
     assert np.array(Image.open(artifacts / "serve_page.png")).std() > 5  # not a blank page
+
+
+def test_a_remix_edits_from_the_source_videos_own_prompt():
+    """A remix is FlowEdit from what the source video was made from to the new prompt (strength 0.8 unless asked)."""
+    source = create_job({"prompt": "a red ball rolls left", "seconds": "1"}, Limits())
+    remix = create_job({"prompt": "a blue ball rolls left"}, Limits(), "remix", source)
+    assert remix.params["source_prompt"] == "a red ball rolls left" and remix.params["strength"] == 0.8
+    assert create_job({"prompt": "x", "strength": 0.5}, Limits(), "remix", source).params["strength"] == 0.5

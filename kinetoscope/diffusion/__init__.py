@@ -1,5 +1,5 @@
 """Flow matching apart from the network: the interpolant and its target, timesteps and shift, given-frame masks,
-samplers and guidance. The time convention is stated once, at the top of ``flow.py``."""
+samplers, guidance and editing. The time convention is stated once, at the top of ``flow.py``."""
 
 from kinetoscope.diffusion.flow import (
     MASK_KINDS,
@@ -21,6 +21,7 @@ from kinetoscope.diffusion.flow import (
     velocity_target,
     video_noise,
 )
+from kinetoscope.diffusion.edit import edit_mask, flow_edit
 from kinetoscope.diffusion.guidance import classifier_free
 from kinetoscope.diffusion.samplers import SAMPLERS, Velocity, ab2, euler, given_frames, heun, per_frame_t
 
@@ -32,7 +33,9 @@ __all__ = [
     "ab2",
     "classifier_free",
     "data_from_velocity",
+    "edit_mask",
     "euler",
+    "flow_edit",
     "flow_loss",
     "frame_t",
     "given_frames",

@@ -32,7 +32,6 @@ IMAGE_PSNR = 28.0  # dB, frame 0 against the image after the VAE round trip
 SEAM_RATIO = 1.5  # a seam's frame difference over the median inside the clip
 JUMP_STEPS, JUMP_SHARE = 3.0, 0.05  # a track "jumps" past max(3 median steps, 5% of the short side)
 EDIT_TRACK = 0.10  # share of the short side the edited track may drift
-EDIT_STRENGTH = 0.6
 WIDTH, HEIGHT, FRAMES, FPS = 64, 112, 33, 16  # every case's size: the bundled model's training size
 
 
@@ -135,7 +134,7 @@ def loop_case(pipe: Pipeline, c: Case, how: How) -> dict:
 def edit_case(pipe: Pipeline, c: Case, how: How) -> dict:
     old, new = c.truth["color"], other_color(c.truth["color"])
     prompt = c.prompt.replace(old, new, 1)
-    out = _run(pipe, _req(prompt, FRAMES, how, c.index), Inputs(edit=c.clip.frames, strength=EDIT_STRENGTH))
+    out = _run(pipe, _req(prompt, FRAMES, how, c.index), Inputs(edit=c.clip.frames, source=c.prompt))
     objects = analyze(out, FPS).objects
     main = max(objects, key=lambda o: sum(p is not None for p in o.track), default=None)
     before, after = track_of(c.clip.frames, old), track_of(out, new)

@@ -5,7 +5,7 @@
     GET    /v1/videos/{id}               status queued | in_progress | completed | failed, progress 0-100, error
     GET    /v1/videos/{id}/content       ?variant=video | thumbnail | spritesheet
     DELETE /v1/videos/{id}
-    POST   /v1/videos/{id}/remix         our edit mode (SDEdit) under a new prompt
+    POST   /v1/videos/{id}/remix         our edit mode: what the new prompt changes from the video's own
     POST   /v1/videos/extensions         continue a finished video ({"video": {"id": ...}} or an uploaded MP4)
 
 Our extras are optional fields of the same bodies: seed, steps, guidance, aspect, fps, loop, strength (remix).

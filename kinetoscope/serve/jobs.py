@@ -32,7 +32,7 @@ ALIASES = ("sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06",
 SORA_SIZES = {"720x1280": "9:16", "1280x720": "16:9", "1024x1792": "9:16", "1792x1024": "16:9"}  # read as aspects
 ID = re.compile(r"video_[0-9a-f]{32}")
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
-DEFAULTS = {"seconds": "4", "aspect": "9:16", "fps": 16.0, "seed": 0, "steps": 20, "guidance": 4.0, "strength": 0.6}
+DEFAULTS = {"seconds": "4", "aspect": "9:16", "fps": 16.0, "seed": 0, "steps": 20, "guidance": 4.0, "strength": 0.8}
 
 
 class ApiError(KinetoscopeError):
@@ -191,6 +191,7 @@ def create_job(fields: Mapping[str, Any], limits: Limits, mode: str = "text", so
         if mode == "remix":
             frames, total, remixed_from = source.params["frames"], float(source.seconds), source.id
             params["strength"] = strength
+            params["source_prompt"] = source.prompt  # what the clip shows: the remix changes what the prompts differ in
         else:
             new = _seconds(fields, limits)
             frames = frames_of(new, fps)
@@ -263,7 +264,7 @@ def run_job(pipe, job: Job, files: Files, on_progress: Callable[[int], bool]) ->
     inputs = {"text": Inputs(loop=p["loop"]),
               "image": lambda: Inputs(image=np.asarray(Image.open(files.path(job.id, "image")).convert("RGB")),
                                       loop=p["loop"]),
-              "remix": lambda: Inputs(edit=source(), strength=p["strength"]),
+              "remix": lambda: Inputs(edit=source(), source=p.get("source_prompt"), strength=p["strength"]),
               "extend": lambda: Inputs(extend=source())}[p["mode"]]  # fmt: skip
     pipe.on_step = step
     try:
