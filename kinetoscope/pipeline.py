@@ -143,6 +143,16 @@ def export_part(name: str, run: str | Path, out: str | Path) -> None:
         (folder / f).chmod(0o644)  # safetensors writes 0600; shipped files are world-readable
 
 
+def check_sampling(req: Request) -> None:
+    """Refuse sampler settings no sampling can run with, naming the limit."""
+    if req.sampler not in SAMPLERS:
+        raise KinetoscopeError(f"sampler {req.sampler!r} is not one of {', '.join(SAMPLERS)}")
+    if req.steps < 1 or req.steps > 1000:
+        raise KinetoscopeError(f"--steps {req.steps} must be between 1 and 1000")
+    if req.shift is not None and not 0.1 <= req.shift <= 20:
+        raise KinetoscopeError(f"--shift {req.shift} must be between 0.1 and 20")
+
+
 @dataclass(frozen=True)
 class Inputs:
     """What a mode starts from (DESIGN.md §3): frames held clean (given) or, for an edit, a clip to noise. None of
@@ -233,12 +243,7 @@ class Pipeline:
                progress: bool = True, strength: float = 1.0) -> Tensor:
         """The latent (1, C, T', H', W') of one window; see `generate`. `strength` < 1 starts every frame that is not
         given from `given_latent` noised to t0 = strength instead of from pure noise (SDEdit)."""
-        if req.sampler not in SAMPLERS:
-            raise KinetoscopeError(f"sampler {req.sampler!r} is not one of {', '.join(SAMPLERS)}")
-        if req.steps < 1 or req.steps > 1000:
-            raise KinetoscopeError(f"--steps {req.steps} must be between 1 and 1000")
-        if req.shift is not None and not 0.1 <= req.shift <= 20:
-            raise KinetoscopeError(f"--shift {req.shift} must be between 0.1 and 20")
+        check_sampling(req)
         height, width, frames = round_size(req.height, req.width, req.frames)
         txt = self.encode_text(req.prompt)
         shape = self.latent_shape(height, width, frames)
@@ -463,6 +468,9 @@ class Pipeline:
         if source is None:
             strength = EDIT_STRENGTH if strength is None else strength
             return self.decode(self.sample(replace(req, frames=n), given, z0, progress, strength=strength))
+        check_sampling(req)
+        if req.sampler != "euler":
+            warnings.warn(f"--sampler {req.sampler}: an edit with --source-prompt takes FlowEdit's own Euler steps")
         strength = SOURCE_EDIT_STRENGTH if strength is None else strength
         gen = torch.Generator().manual_seed(req.seed)
 

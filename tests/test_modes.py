@@ -125,6 +125,10 @@ def test_edit_with_a_source_prompt_moves_only_by_what_the_prompts_differ_in(pipe
     edited = _frames(pipe, blue, Inputs(edit=clip, source=prompt))
     assert edited.shape == clip.shape and not np.array_equal(edited, same)
     assert np.array_equal(edited, _frames(pipe, blue, Inputs(edit=clip, source=prompt)))
+    with pytest.warns(UserWarning, match="FlowEdit's own Euler steps"):
+        _frames(pipe, replace(blue, sampler="heun", steps=1), Inputs(edit=clip, source=prompt))
+    with pytest.raises(KinetoscopeError, match="--steps 0"):
+        _frames(pipe, replace(blue, steps=0), Inputs(edit=clip, source=prompt))
 
 
 def test_long_video_rolls_windows(pipe):

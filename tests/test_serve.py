@@ -292,9 +292,21 @@ def test_the_web_page_generates_and_plays_a_video(tmp_path):
                                   " return [v.readyState, v.duration, v.videoWidth, v.videoHeight]; })()")
             assert state[1] > 0.9 and state[2:] == [64, 112], state
             assert page.locator("#gallery a", has_text="download").count() == 1
+            page.click("#gallery button.remix")  # the prompt comes back to be changed, the button says so
+            assert page.locator("#prompt").input_value() == "a red ball bounces on a gray floor"
+            assert page.locator("#submit").inner_text() == "Remix"
+            page.fill("#prompt", "a blue ball bounces on a gray floor")
+            page.fill("#steps", "12")
+            page.click("#submit")
+            page.wait_for_function("document.querySelectorAll('#gallery video').length === 2", timeout=120_000)
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=60_000)
+            assert page.locator("#submit").inner_text() == "Generate"
+            assert page.locator("#gallery .card p").first.inner_text() == "a blue ball bounces on a gray floor"
             page.screenshot(path=str(artifacts / "serve_page.png"), full_page=True)
-            page.click("#gallery button")  # delete
-            page.wait_for_function("document.querySelectorAll('#gallery .card').length === 0", timeout=10_000)
+            for left in (1, 0):
+                page.click("#gallery button.delete")
+                page.wait_for_function(f"document.querySelectorAll('#gallery .card').length === {left}",
+                                       timeout=10_000)  # fmt: skip
         finally:
             browser.close()
     assert (artifacts / "serve_page.png").stat().st_size > 1000
