@@ -214,10 +214,12 @@ class Pipeline:
         v = self.vae.cfg
         return (v.latent, 1 + (frames - 1) // v.time_factor, height // v.space_factor, width // v.space_factor)
 
-    def tokens(self, shape: tuple[int, ...]) -> int:
-        """How many spacetime patches the DiT sees for a latent of shape (C, T', H', W')."""
+    def times(self, req: Request, shape: tuple[int, ...], start: float = 1.0) -> Tensor:
+        """The request's times from `start` down to 0 for a latent of shape (C, T', H', W'): an edit (start < 1) runs
+        the tail of the full schedule, its share of the steps; the shift follows the token count unless given."""
         p = self.dit.cfg.patch
-        return (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
+        tokens = (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
+        return schedule(max(1, round(req.steps * start)), req.shift or resolution_shift(tokens), start=start)
 
     def encode_text(self, prompt: str) -> TextEmbedding:
         """[cond, uncond] embeddings of the prompt, padded together for one batched forward."""
@@ -255,8 +257,8 @@ class Pipeline:
         if given_latent is not None:
             start = (1 - strength) * given_latent + strength * noise if strength < 1 else noise
             x = torch.where(given[:, None, :, None, None], given_latent, start)
-        steps = max(1, round(req.steps * strength))  # an edit runs the tail of the schedule
-        ts = schedule(steps, req.shift or resolution_shift(self.tokens(shape)), start=strength)
+        ts = self.times(req, shape, strength)
+        steps = len(ts) - 1
         velocity = given_frames(self.velocity(txt, req.guidance, given), given)
         with self.steps_bar(steps, progress) as step:
             return SAMPLERS[req.sampler](velocity, x, ts, step)
@@ -463,12 +465,12 @@ class Pipeline:
         if n < len(clip):
             warnings.warn(f"--edit: the first {n} of the clip's {len(clip)} frames are edited "
                           f"(1 + 4k frames, at most {WINDOW})")  # fmt: skip
+        check_sampling(req)
         z0 = self.encode(clip[:n])  # (1, C, T', h, w)
         given = torch.zeros(1, z0.shape[2], dtype=torch.bool)
         if source is None:
             strength = EDIT_STRENGTH if strength is None else strength
             return self.decode(self.sample(replace(req, frames=n), given, z0, progress, strength=strength))
-        check_sampling(req)
         if req.sampler != "euler":
             warnings.warn(f"--sampler {req.sampler}: an edit with --source-prompt takes FlowEdit's own Euler steps")
         strength = SOURCE_EDIT_STRENGTH if strength is None else strength
@@ -480,7 +482,6 @@ class Pipeline:
         v_source = self.velocity(self.encode_text(source), req.guidance, given)
         v_target = self.velocity(self.encode_text(req.prompt), EDIT_TARGET_GUIDANCE * req.guidance, given)
         mask = edit_mask(v_source, v_target, z0, noise, threshold=EDIT_MASK_THRESHOLD)  # (1, 1, T', h, w)
-        steps = max(1, round(req.steps * strength))
-        ts = schedule(steps, req.shift or resolution_shift(self.tokens(z0.shape[1:])), start=strength)
-        with self.steps_bar(steps, progress) as step:
+        ts = self.times(req, z0.shape[1:], strength)
+        with self.steps_bar(len(ts) - 1, progress) as step:
             return self.decode(flow_edit(v_source, v_target, z0, ts, noise, mask, step))

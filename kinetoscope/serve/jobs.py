@@ -33,6 +33,7 @@ SORA_SIZES = {"720x1280": "9:16", "1280x720": "16:9", "1024x1792": "9:16", "1792
 ID = re.compile(r"video_[0-9a-f]{32}")
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 DEFAULTS = {"seconds": "4", "aspect": "9:16", "fps": 16.0, "seed": 0, "steps": 20, "guidance": 4.0, "strength": 0.8}
+# strength: the remix's, pipeline.SOURCE_EDIT_STRENGTH (the web process does not import the pipeline)
 
 
 class ApiError(KinetoscopeError):
