@@ -2,7 +2,8 @@
 a minute-long video, scored by the analyzer on world clips the model never trained on.
 
     python benchmarks/modes.py [--model DIR] [--cases 50] [--modes image,extend,backward,connect,loop,edit,long]
-                               [--steps 20] [--guidance 4] [--quick] [-o benchmarks/results/modes.json]
+                               [--steps 20] [--guidance 4] [--frames 33] [--quick]
+                               [-o benchmarks/results/modes.json]
 
 The cases are adherence.py's (one moving object, a held-out (color, shape, motion) triple, in view throughout;
 every third one falls), at 64x112, 33 frames, 16 fps; the prompt is the clip's terse caption.
@@ -17,7 +18,7 @@ every third one falls), at 64x112, 33 frames, 16 fps; the prompt is the clip's t
 - loop: a loop from the prompt; the analyzer's loop seam (last -> first difference over the median step) <= 1.5.
   Bar: >= 90% of the cases.
 - edit: the world clip redone with its color word swapped for another, its own caption as the source prompt
-  (FlowEdit, masked; `--source-prompt`). Passes when the analyzer reads
+  (FlowEdit, masked; `--source-prompt`; `--frames 81` draws clips past one window). Passes when the analyzer reads
   the new color and the object's track stays within 10% of the short side of the original's (mean distance over the
   frames where both are seen). Bar: >= 80%.
 - long: 60 s at 8 fps (481 frames) from three prompts; peak memory (max RSS of a fresh process) at 60 s against
@@ -138,8 +139,8 @@ def report(res: dict) -> str:
                     f"{verdict(lg['memory_pass'])} |")  # fmt: skip
         rows.append(f"| long | prompted color tracked in the last second | {lg['color_at_end']} | all | "
                     f"{verdict(lg['color_at_end'].split('/')[0] == lg['color_at_end'].split('/')[1])} |")  # fmt: skip
-    head = (f"### Modes: model {cfg['model'] or 'bundled'}, {cfg['cases']} cases at {WIDTH}x{HEIGHT}, {cfg['steps']} "
-            f"steps, guidance {cfg['guidance']}")  # fmt: skip
+    head = (f"### Modes: model {cfg['model'] or 'bundled'}, {cfg['cases']} cases at {WIDTH}x{HEIGHT}x"
+            f"{cfg.get('frames', FRAMES)}, {cfg['steps']} steps, guidance {cfg['guidance']}")  # fmt: skip
     t = res["timing"]
     timing = f"wall {t['wall_s']:.0f} s; per case and mode: " + ", ".join(f"{k} {v:.2f} s" for k, v in t["per_case_s"].items())
     return "\n".join([head, "", *rows, "", timing])
@@ -153,7 +154,9 @@ def run(args: argparse.Namespace) -> dict:
         raise KinetoscopeError(f"--modes: unknown {sorted(unknown)}; the modes are {', '.join(MODES)}")
     pipe = Pipeline(args.model)
     n = QUICK_CASES if args.quick else args.cases
-    cases = draw_cases(n, args.seed, HEIGHT, WIDTH, FRAMES, FPS, "terse") if set(modes) & set(CASES) else []
+    if args.frames != FRAMES and set(modes) != {"edit"}:
+        raise KinetoscopeError(f"--frames {args.frames}: only the edit takes cases of other than {FRAMES} frames")
+    cases = draw_cases(n, args.seed, HEIGHT, WIDTH, args.frames, FPS, "terse") if set(modes) & set(CASES) else []
     rows: dict[str, list[dict]] = {m: [] for m in modes if m in CASES}
     seconds = dict.fromkeys(rows, 0.0)
     sheet: list[tuple[str, np.ndarray]] = []
@@ -172,8 +175,8 @@ def run(args: argparse.Namespace) -> dict:
         a = time.perf_counter()
         long = long_case(args)
         seconds["long"] = time.perf_counter() - a
-    settings = {"model": args.model, "cases": n, "seed": args.seed, "steps": args.steps, "guidance": args.guidance,
-                "modes": modes}  # fmt: skip
+    settings = {"model": args.model, "cases": n, "frames": args.frames, "seed": args.seed, "steps": args.steps,
+                "guidance": args.guidance, "modes": modes}  # fmt: skip
     timing = {"wall_s": round(time.perf_counter() - t0, 1),
               "per_case_s": {m: round(s / max(1, n if m != "long" else 1), 2) for m, s in seconds.items()}}  # fmt: skip
     if sheet:
@@ -190,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"{QUICK_CASES} cases and one long video (for tests)")
     ap.add_argument("--modes", default=",".join(MODES), help="which modes, comma-separated (default: all)")
     ap.add_argument("--seed", type=int, default=0, help="which world clips become the cases")
+    ap.add_argument("--frames", type=int, default=FRAMES,
+                    help=f"the cases' length (default {FRAMES}); longer clips test the windowed edit (--modes edit)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("-o", "--output", default="benchmarks/results/modes.json")

@@ -1,7 +1,7 @@
 """The game-content bars: loop seams, one character across actions, and the matte against known masks.
 
     python benchmarks/sprites.py [--sheets 10 | --held-out {1,2,3}] [--seed-from 0] [--steps 20] [--stride 1]
-                                 [--quick] [-o benchmarks/results/sprites.json]
+                                 [--palettes] [--quick] [-o benchmarks/results/sprites.json]
 
 ``--held-out 1``, ``2`` or ``3`` draws other characters (HELD_OUT) instead; set 3 is every color and character of the
 world's vocabulary in none of the others (17). ``--seed-from N`` draws sheet k with seed N + k instead of k: a fresh
@@ -20,6 +20,9 @@ content", says which when); a run at a seed never used before is the check on a 
 - Motion (not a bar; a loop that does not move passes the seam bar trivially): each animation's mean frame step and
   how far the sprite's center rises and falls, beside the same for the world's transparent sprites of that action.
 - Adherence (not a bar): the sheets whose every action reads the color the prompt names.
+- Palettes (``--palettes``, not a bar): each character sheet also recolored (`kinetoscope sprites --palettes`) to a
+  color far from the prompt's (`modes.other_color`); the recolored actions the analyzer reads in the new color, and
+  their loop seams. The first sheets are the same with or without it (palettes are made after the sheet).
 """
 
 from __future__ import annotations
@@ -35,10 +38,19 @@ import numpy as np
 from common import machine, write_result
 
 from kinetoscope.evaluate.analyzer import analyze, loop_seam
+from kinetoscope.evaluate.modes import other_color
 from kinetoscope.media import read_video, write_video
 from kinetoscope.pipeline import LOOP_SEAM, Pipeline
 from kinetoscope.studio.matte import key_color, matte
-from kinetoscope.studio.sprites import SpriteOptions, make_sprites, motion, over_gray, prompt_color
+from kinetoscope.studio.sprites import (
+    SpriteOptions,
+    colors_of,
+    effect_of,
+    make_sprites,
+    motion,
+    over_gray,
+    prompt_color,
+)
 from kinetoscope.world import render, sample_spec
 
 CHARACTERS = ("a red knight", "a blue slime", "a gray robot", "a purple wizard", "an orange cat", "a green knight",
@@ -55,12 +67,14 @@ HELD_OUT = {  # characters never in CHARACTERS, for checking that the bars gener
 EFFECTS = ("a spinning gold coin", "a blue gem sparkles", "an explosion")
 
 
-def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path, stride: int = 1, seed_from: int = 0
-           ) -> tuple[list[dict], list[dict], list[dict]]:  # fmt: skip
+def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path, stride: int = 1, seed_from: int = 0,
+           palettes: bool = False) -> tuple[list[dict], list[dict], list[dict]]:  # fmt: skip
     rows, loops, moves = [], [], []
     for k, prompt in enumerate((*characters, *EFFECTS)):
         t0 = time.perf_counter()
-        o = SpriteOptions(steps=steps, seed=seed_from + k, stride=stride)
+        recolor = palettes and not effect_of(prompt) and prompt_color(prompt)
+        palette = (other_color(prompt_color(prompt)),) if recolor else ()
+        o = SpriteOptions(steps=steps, seed=seed_from + k, stride=stride, palettes=palette)
         s = make_sprites(prompt, folder / f"sheet{k}.png", o, pipe)
         colors, ranked = {}, {}
         for anim in s.animations:
@@ -79,6 +93,10 @@ def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path
                      "shared_dominant": sorted(shared), "prompt_color": wanted,
                      "prompt_color_everywhere": bool(wanted) and set(colors.values()) == {wanted},
                      "wall_s": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        for color, p in s.palettes.items():
+            rows[-1]["palette"] = {"color": color,
+                                   "reads": {a.name: colors_of(a.frames, a.fps)[0] for a in p.animations},
+                                   "seams": {a.name: round(loop_seam(over_gray(a.frames)), 3) for a in p.animations}}
     return rows, loops, moves
 
 
@@ -146,7 +164,20 @@ def table(res: dict) -> str:
              "", "matte vs true mask | mean pixels right | worst clip | clips >= 95%",
              "---|---|---|---"]  # fmt: skip
     lines += [f"{k} | {v['mean']:.2%} | {v['min']:.2%} | {v['share_at_least_95']:.0%}" for k, v in res["matte"].items()]
-    return "\n".join(lines + motion_table(res["motion"], res["world_motion"]))
+    return "\n".join(lines + motion_table(res["motion"], res["world_motion"]) + palette_lines(rows))
+
+
+def palette_lines(rows: list[dict]) -> list[str]:
+    """The palettes' summary: recolored actions read in the new color, whole sheets, loops."""
+    recolored = [r["palette"] for r in rows if "palette" in r]
+    if not recolored:
+        return []
+    reads = [c == p["color"] for p in recolored for c in p["reads"].values()]
+    whole = sum(set(p["reads"].values()) == {p["color"]} for p in recolored)
+    seams = [x <= LOOP_SEAM for p in recolored for x in p["seams"].values()]
+    return ["", f"palettes: recolored actions read in the new color {sum(reads)}/{len(reads)}; sheets in it "
+                f"throughout {whole}/{len(recolored)}; recolored loops with seam <= {LOOP_SEAM} "
+                f"{sum(seams)}/{len(seams)}"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed-from", type=int, default=0, help="sheet k is drawn with seed N + k: a fresh sample")
     ap.add_argument("--stride", type=int, default=1, help="kinetoscope sprites --stride: generated frames per frame")
     ap.add_argument("--mattes", type=int, default=50, help="world sprites for the matte measure")
+    ap.add_argument("--palettes", action="store_true", help="each character sheet recolored too (not a bar)")
     ap.add_argument("--quick", action="store_true", help="one sheet, two steps, five mattes: checks the script runs")
     ap.add_argument("-o", "--out", default="benchmarks/results/sprites.json")
     a = ap.parse_args(argv)
@@ -166,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Pipeline()
     with tempfile.TemporaryDirectory(prefix="kinetoscope-sprites-") as tmp:
         characters = HELD_OUT[a.held_out] if a.held_out else CHARACTERS[: a.sheets]
-        rows, loops, moves = sheets(pipe, characters, a.steps, Path(tmp), a.stride, a.seed_from)
-        res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "held_out": a.held_out,
+        rows, loops, moves = sheets(pipe, characters, a.steps, Path(tmp), a.stride, a.seed_from, a.palettes)
+        res = {"machine": machine(), "steps": a.steps, "stride": a.stride, "held_out": a.held_out, "palettes": a.palettes,
                "seed_from": a.seed_from, "sheets": rows, "loops": loops,
                "motion": moves, "world_motion": world_motion(a.mattes * 4, 9),
                "matte": mattes(pipe, a.mattes, Path(tmp))}  # fmt: skip

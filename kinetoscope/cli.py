@@ -224,15 +224,19 @@ def _add_sprites(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
     p.add_argument("--stride", type=int, default=1, help="generate N times the frames and keep every Nth (4: one per "
                    "latent frame; longer clips drift more in color, see README) (default 1)")  # fmt: skip
+    p.add_argument("--palettes", type=name_list, default=(), metavar="COLORS",
+                   help="for a character whose prompt names its color: the same sheet in each of these colors too, "
+                   "poses kept (e.g. blue,green: OUT_blue.png, OUT_green.png)")  # fmt: skip
     p.add_argument("--model", metavar="DIR", help="a bundle folder (default: the bundled model)")
 
 
 def _run_sprites(a: argparse.Namespace) -> int:
     from kinetoscope.evaluate.analyzer import loop_seam
-    from kinetoscope.studio.sprites import STILL_STEP, SpriteOptions, make_sprites, motion, over_gray
+    from kinetoscope.studio.sprites import STILL_STEP, SpriteOptions, colors_of, make_sprites, motion, over_gray
 
     s = make_sprites(a.prompt, a.out, SpriteOptions(a.size, a.frames, tuple(a.actions), a.fps, a.seed, a.steps,
-                                                    model=a.model, stride=a.stride, progress=True))  # fmt: skip
+                                                    model=a.model, stride=a.stride, progress=True,
+                                                    palettes=tuple(a.palettes)))  # fmt: skip
     # as the bar and the retries read it: the cut-out sprite over gray, as a game shows it; loops only
     seams = ", ".join(f"{x.name} {loop_seam(over_gray(x.frames)):.2f}" for x in s.animations if x.loop)
     steps = {x.name: motion(x.frames)["step"] for x in s.animations}
@@ -240,6 +244,10 @@ def _run_sprites(a: argparse.Namespace) -> int:
           f"({', '.join(x.name for x in s.animations)}); loop seam / median step: {seams or 'none (plays once)'}; "
           f"mean frame step: {', '.join(f'{n} {v:.2f}' for n, v in steps.items())}; also {s.paths['json'].name}, "
           f"{s.paths['tres'].name} and GIF/WebP/APNG previews")  # fmt: skip
+    for color, p in s.palettes.items():
+        read = [colors_of(x.frames, x.fps)[0] for x in p.animations]
+        print(f"{p.paths['png']}: the sheet in {color}; the cut-out reads {color} in {read.count(color)} of "
+              f"{len(read)} actions ({', '.join(f'{x.name} {c}' for x, c in zip(p.animations, read, strict=True))})")
     still = [n for n, v in steps.items() if v < STILL_STEP]
     if still:
         print(f"note: {', '.join(still)} barely move{'s' if len(still) == 1 else ''} (under {STILL_STEP} gray level a "

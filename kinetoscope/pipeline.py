@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,8 @@ SOURCE_EDIT_STRENGTH = 0.8  # FlowEdit's t_max: higher than SDEdit's, as only th
 EDIT_TARGET_GUIDANCE = 2.0  # FlowEdit: the target prompt's guidance over the source's (the paper's are 3-4x)
 EDIT_MASK_THRESHOLD = 0.5  # share of each frame's largest prompt difference that an edited latent pixel reaches
 LOOP_TRIES = 3  # loops drawn at most (new seeds for the part that closes it) until one is seamless; the best is kept
+# window(k, prefix frames, j given latent frames, n new frames, new frames before it) -> the window's frames
+RollWindow = Callable[[int, np.ndarray, int, int, int], np.ndarray]
 DEFAULT_SHORT_SIDE = 64  # the bundled model's training size; other sizes work, less well
 
 
@@ -299,7 +302,7 @@ class Pipeline:
         - extend: the clip, then `req.frames - 1` new frames (backward: the new frames, then the clip).
         - connect: A, a transition of `req.frames - 2` frames, B.
         - loop: `req.frames - 1` frames whose last flows into the first (the frame after it would repeat frame 0).
-        - edit: the clip's first 1 + 4k frames (at most WINDOW) redone under the prompt.
+        - edit: the clip redone under the prompt, window after window past WINDOW frames.
         """
         mode = inputs.mode()
         height, width, frames = round_size(req.height, req.width, req.frames)
@@ -313,7 +316,7 @@ class Pipeline:
             a, b = fit(inputs.connect[0], "--connect A"), fit(inputs.connect[1], "--connect B")
             return iter(self.connect(req, a, b, frames - 2, progress))
         if mode == "edit":
-            return iter(self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress, inputs.source))
+            return self.edit(req, fit(inputs.edit, "--edit"), inputs.strength, progress, inputs.source)
         image = None if inputs.image is None else fit(inputs.image[None], "--image")
         if mode == "loop" or inputs.loop:
             return iter(self.loop(req, image, progress, inputs.tries))
@@ -381,11 +384,20 @@ class Pipeline:
         return self.continue_from(replace(req, seed=req.seed + 1), clip, req.frames - first, progress)
 
     def continue_from(self, req: Request, clip: np.ndarray, new: int, progress: bool) -> Iterator[np.ndarray]:
-        """The clip, then `new` frames (rounded up to a multiple of 4) that follow it: windows of at most WINDOW
-        frames, each given the last frames made so far (a rolling prefix), so memory stays flat however long the video
-        runs. Given frames come back from the VAE a little changed, so the frames before a window fade into their
-        decoded form (`fade`) instead of jumping where the window starts."""
-        total = TIME * -(-new // TIME)
+        """The clip, then `new` frames (rounded up to a multiple of 4) that follow it, each window given the last
+        frames made so far (`roll`)."""
+
+        def window(k: int, prefix: np.ndarray, j: int, n: int, made: int) -> np.ndarray:
+            return self.window(replace(req, seed=req.seed + k), j + n // TIME, self.encode(prefix), None, progress)
+
+        return self.roll(clip, TIME * -(-new // TIME), window, progress)
+
+    def roll(self, clip: np.ndarray, total: int, window: RollWindow, progress: bool) -> Iterator[np.ndarray]:
+        """The clip, then `total` (a multiple of 4) frames made by windows of at most WINDOW frames, each given the
+        last frames made so far (a rolling prefix), so memory stays flat however long the video runs. `window(k,
+        prefix, j, n, made)` makes window k: the `prefix` frames (1 + 4 (j - 1), given as j latent frames), then n
+        new ones, `made` new frames having come before it. Given frames come back from the VAE a little changed, so
+        the frames before a window fade into their decoded form (`fade`) instead of jumping where the window starts."""
         chunks = -(-total // (WINDOW - 1 - TIME * (CONTEXT - 1)))
         bar = tqdm(total=chunks, desc="windows", disable=not progress or chunks < 2, leave=False)
         made, k, held = 0, 0, clip  # held: frames made but not yet yielded, which the next window may fade
@@ -393,7 +405,7 @@ class Pipeline:
             j = self.context(held)
             ctx = 1 + TIME * (j - 1)  # frames given to the window
             n = min(total - made, WINDOW - ctx)  # new frames in this window, a multiple of 4
-            out = self.window(replace(req, seed=req.seed + k), j + n // TIME, self.head(held, j), None, progress)
+            out = window(k, held[-ctx:], j, n, made)  # (ctx + n, H, W, 3)
             yield from held[:-ctx]
             held = np.concatenate([fade(held[-ctx:], out[:ctx]), out[ctx:]])  # (ctx + n, H, W, 3)
             made, k = made + n, k + 1
@@ -457,31 +469,46 @@ class Pipeline:
         return best[1]
 
     def edit(self, req: Request, clip: np.ndarray, strength: float | None, progress: bool,
-             source: str | None = None) -> np.ndarray:
-        """Redo the clip's first 1 + 4k frames (at most WINDOW) under the prompt. Without `source`, SDEdit: the latent
-        noised to t0 = strength, then denoised. With `source` (what the clip shows), FlowEdit: only what the two
-        prompts differ in changes, inside the latent pixels where they disagree (diffusion/edit.py)."""
-        n = min(WINDOW, 1 + TIME * ((len(clip) - 1) // TIME))
-        if n < len(clip):
-            warnings.warn(f"--edit: the first {n} of the clip's {len(clip)} frames are edited "
-                          f"(1 + 4k frames, at most {WINDOW})")  # fmt: skip
+             source: str | None = None) -> Iterator[np.ndarray]:
+        """Redo the clip under the prompt, every frame of it. Without `source`, SDEdit: the latent noised to
+        t0 = strength, then denoised. With `source` (what the clip shows), FlowEdit: only what the two prompts differ
+        in changes, inside the latent pixels where they disagree (diffusion/edit.py). A clip longer than WINDOW is
+        edited in windows that overlap the one before by 1 + 4 (CONTEXT - 1) frames and fade into it (`roll`), so
+        memory stays flat. Each window is edited on its own: given the edit before it as a prefix, later windows
+        lost the new color (README, Modes). A clip of other than 1 + 4k frames is edited with its last frame repeated
+        to the next such length, then cut back."""
         check_sampling(req)
-        z0 = self.encode(clip[:n])  # (1, C, T', h, w)
-        given = torch.zeros(1, z0.shape[2], dtype=torch.bool)
+        if source is not None and req.sampler != "euler":
+            warnings.warn(f"--sampler {req.sampler}: an edit with --source-prompt takes FlowEdit's own Euler steps")
+        length = len(clip)
+        clip = np.concatenate([clip, np.repeat(clip[-1:], -(length - 1) % TIME, axis=0)])  # (1 + 4k, H, W, 3)
+        first = min(WINDOW, len(clip))
+
+        def window(k: int, prefix: np.ndarray, j: int, n: int, made: int) -> np.ndarray:
+            start = first + made - len(prefix)  # the window overlaps the frames the prefix holds
+            return self.edit_window(replace(req, seed=req.seed + 1 + k), clip[start : first + made + n], strength,
+                                    progress, source)  # fmt: skip
+
+        out = self.edit_window(req, clip[:first], strength, progress, source)
+        return islice(self.roll(out, len(clip) - first, window, progress), length)
+
+    def edit_window(self, req: Request, clip: np.ndarray, strength: float | None, progress: bool,
+                    source: str | None) -> np.ndarray:
+        """One window of an edit: the clip's frames (1 + 4k, at most WINDOW) redone."""
+        x = self.encode(clip)  # (1, C, T', h, w)
+        given = torch.zeros(1, x.shape[2], dtype=torch.bool)
         if source is None:
             strength = EDIT_STRENGTH if strength is None else strength
-            return self.decode(self.sample(replace(req, frames=n), given, z0, progress, strength=strength))
-        if req.sampler != "euler":
-            warnings.warn(f"--sampler {req.sampler}: an edit with --source-prompt takes FlowEdit's own Euler steps")
+            return self.decode(self.sample(replace(req, frames=len(clip)), given, x, progress, strength=strength))
         strength = SOURCE_EDIT_STRENGTH if strength is None else strength
         gen = torch.Generator().manual_seed(req.seed)
 
         def noise() -> Tensor:
-            return video_noise(tuple(z0.shape), gen, self.noise_shared)
+            return video_noise(tuple(x.shape), gen, self.noise_shared)
 
         v_source = self.velocity(self.encode_text(source), req.guidance, given)
         v_target = self.velocity(self.encode_text(req.prompt), EDIT_TARGET_GUIDANCE * req.guidance, given)
-        mask = edit_mask(v_source, v_target, z0, noise, threshold=EDIT_MASK_THRESHOLD)  # (1, 1, T', h, w)
-        ts = self.times(req, z0.shape[1:], strength)
+        mask = edit_mask(v_source, v_target, x, noise, threshold=EDIT_MASK_THRESHOLD)  # (1, 1, T', h, w)
+        ts = self.times(req, x.shape[1:], strength)
         with self.steps_bar(len(ts) - 1, progress) as step:
-            return self.decode(flow_edit(v_source, v_target, z0, ts, noise, mask, step))
+            return self.decode(flow_edit(v_source, v_target, x, ts, noise, mask, step))

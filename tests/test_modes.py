@@ -131,6 +131,23 @@ def test_edit_with_a_source_prompt_moves_only_by_what_the_prompts_differ_in(pipe
         _frames(pipe, replace(blue, steps=0), Inputs(edit=clip, source=prompt))
 
 
+def test_a_long_clip_is_edited_whole_window_after_window(pipe):
+    """Past WINDOW frames the edit rolls: every frame comes back, however many (not only 1 + 4k), the first window
+    is the one-window edit, and with prompts that agree each frame is its VAE round trip, the joins included."""
+    long = pipe.generate(_req(frames=WINDOW + 12, steps=2), progress=False).frames[:-2]  # 43 frames
+    prompt = "a red ball rolls right on a gray floor"
+    same = _frames(pipe, replace(_req(prompt=prompt), guidance=0.0), Inputs(edit=long, source=prompt))
+    assert same.shape == long.shape
+    assert psnr(frames_to_tensor(same), frames_to_tensor(long)) > 30
+    blue = _req(prompt="a blue ball rolls right on a gray floor", steps=2)
+    edited = _frames(pipe, blue, Inputs(edit=long, source=prompt))
+    one = _frames(pipe, blue, Inputs(edit=long[:WINDOW], source=prompt))
+    assert edited.shape == long.shape
+    assert np.array_equal(edited[: WINDOW - 9], one[: WINDOW - 9])  # the second window overlaps the last 9
+    sdedit = _frames(pipe, blue, Inputs(edit=long, strength=0.5))
+    assert sdedit.shape == long.shape
+
+
 def test_long_video_rolls_windows(pipe):
     frames = WINDOW + 2 * 24
     out = _frames(pipe, _req(frames=frames, steps=2), Inputs())

@@ -138,6 +138,17 @@ def _download(c: openai.OpenAI, video_id: str, path: Path) -> Path:
     return path
 
 
+def test_progress_counts_the_windows_a_job_runs():
+    """A remix of a long video rolls windows as a long text-to-video does (an edit covers every frame now)."""
+    from kinetoscope.serve.jobs import windows_of
+
+    def count(frames: int, mode: str = "text", loop: bool = False) -> int:
+        return windows_of({"frames": frames, "mode": mode, "loop": loop})
+
+    assert [count(33), count(81), count(33, "remix"), count(81, "remix"), count(34, "remix")] == [1, 3, 1, 3, 2]
+    assert count(33, loop=True) == 2 and count(17, "extend") == 1
+
+
 def test_list_pages_with_a_cursor(server):
     c = server.client()
     ids = [c.videos.create(prompt=f"clip {i}", seconds="1", extra_body=FAST).id for i in range(3)]

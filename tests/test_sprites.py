@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -187,8 +188,8 @@ def test_an_action_that_never_keeps_the_color_climbs_every_rung_of_tries():
     req = Request("a sprite of a red knight hopping, facing right, on a transparent background", 32, 32, 9, 12,
                   steps=2, guidance=4.0)  # fmt: skip
     pipe, half = Counted(), ACTION_TRIES // 2
-    cut, _ = _action(pipe, req, reference, key_color(reference[None]), "no such color", 1, pingpong=True)
-    assert cut.shape == (8, 32, 32, 4)
+    cut, _, clip = _action(pipe, req, reference, key_color(reference[None]), "no such color", 1, pingpong=True)
+    assert cut.shape == (8, 32, 32, 4) and clip.shape == (8, 32, 32, 3)
     assert [g for _, g, _ in pipe.runs] == [4.0] * half + [2.0] * (ACTION_TRIES - half + half)
     assert [loop for *_, loop in pipe.runs] == [False] * ACTION_TRIES + [True] * half
     assert len({seed for seed, *_ in pipe.runs}) == len(pipe.runs)
@@ -272,12 +273,44 @@ def test_an_effect_is_one_animation_and_an_explosion_plays_once(tmp_path, capsys
 
 @pytest.mark.parametrize("flags, message", [(["--frames", "6"], "multiple of 4"), (["--size", "50"], "multiple of 16"),
                                             (["--actions", "dance"], "unknown action 'dance'"),
-                                            (["--frames", "32", "--stride", "4"], "at most 64")])  # fmt: skip
+                                            (["--frames", "32", "--stride", "4"], "at most 64"),
+                                            (["--palettes", "blue,teal"], "'teal' is not a color"),
+                                            (["--palettes", "blue"], "'a knight' names none")])  # fmt: skip
 def test_bad_sprite_requests_are_one_line(tmp_path, capsys, flags, message):
     assert main(["sprites", "a knight", "-o", str(tmp_path / "x.png"), *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert SpriteOptions().frames == 8
+    assert main(["sprites", "a red explosion", "-o", str(tmp_path / "x.png"), "--palettes", "blue"]) == 2
+    assert "an effect" in capsys.readouterr().err
+
+
+def test_a_palette_the_key_would_cut_out_is_warned_about():
+    """On a green key, keying holds green down to the other channels: a green palette would come out dark."""
+    from kinetoscope.studio.sprites import _warn_if_keyed_out
+
+    on_green = np.zeros((2, 32, 32, 3), np.uint8)
+    on_green[..., 1] = 255
+    with pytest.warns(UserWarning, match="--palettes green: the sheet's background key is \\(0, 255, 0\\)"):
+        _warn_if_keyed_out("green", on_green)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_keyed_out("blue", on_green)
+
+
+def test_a_palette_is_the_sheet_recolored_in_its_own_poses(tmp_path, capsys):
+    """--palettes blue: a second sheet beside the first, every action edited from its prompt to the blue one, written
+    in the same layout; only the colors inside the sprite change (the cut-out's alpha is the first sheet's)."""
+    out = tmp_path / "hero.png"
+    assert main(["sprites", "a red knight", "-o", str(out), "--size", "32", "--steps", "6", "--actions", "idle,walk",
+                 "--palettes", "blue"]) == 0  # fmt: skip
+    assert "hero_blue.png: the sheet in blue" in capsys.readouterr().out
+    red, blue = (np.asarray(Image.open(out.with_name(n))) for n in ("hero.png", "hero_blue.png"))
+    assert red.shape == blue.shape == (2 * 32, 8 * 32, 4) and not np.array_equal(red, blue)
+    assert np.array_equal(red[..., 3], blue[..., 3])
+    tags = [json.loads(out.with_name(n).read_text())["meta"]["frameTags"] for n in ("hero.json", "hero_blue.json")]
+    assert tags[0] == tags[1]
+    assert out.with_name("hero_blue.tres").exists() and out.with_name("hero_blue_walk.gif").exists()
 
 
 def test_the_character_design_sheet_labels_every_seed(tmp_path):

@@ -235,13 +235,11 @@ def windows_of(params: Mapping[str, Any]) -> int:
 
     per = WINDOW - 1 - TIME * (CONTEXT - 1)  # new frames per rolling window
     frames, mode = params["frames"], params["mode"]
-    if mode == "remix":
-        return 1
     if params.get("loop"):
         return 2
     if mode == "extend":
         return math.ceil((frames - 1) / per)
-    return 1 + (math.ceil(max(0, frames - WINDOW) / per) if frames > WINDOW else 0)
+    return 1 + (math.ceil(max(0, frames - WINDOW) / per) if frames > WINDOW else 0)  # a remix rolls as text does
 
 
 def run_job(pipe, job: Job, files: Files, on_progress: Callable[[int], bool]) -> None:

@@ -167,8 +167,8 @@ def _shot(pipe: Pipeline, board: Storyboard, i: int, shot: Shot, refs: dict[str,
     else:
         req = Request(prompt, width, height, frames, board.fps, seed, options.steps, options.guidance)
         base = _side_by_side([refs[n] for n in shot.cast])
-        keyframe = pipe.edit(Request(prompt, width, height, 1, board.fps, seed, options.steps, options.guidance),
-                             base[None], KEY_STRENGTH, False)[0]  # fmt: skip
+        keyframe = next(pipe.edit(Request(prompt, width, height, 1, board.fps, seed, options.steps, options.guidance),
+                                  base[None], KEY_STRENGTH, False))  # fmt: skip
         clip = np.stack(list(pipe.run(req, Inputs(image=keyframe), progress=False)))
         write_video(path, clip, board.fps, lossless=True)
     return Rendered(shot, clip, speech, path), cached

@@ -45,13 +45,23 @@ def matte(frames: np.ndarray, key: np.ndarray | None = None, soft: bool = False)
     its soft coverage, so an edge pixel that was half key color does not stay greenish."""
     key = key_color(frames) if key is None else key
     d = key_distance(frames, key)  # (T, H, W)
-    coverage = np.clip((d - NEAR) / (FAR - NEAR), 0, 1)[..., None]
-    rgb = frames.astype(np.float32)
-    unmixed = (rgb - (1 - coverage) * key.astype(np.float32)) / np.maximum(coverage, 0.25)
-    alpha = coverage[..., 0] if soft else (d > CUT).astype(np.float32)
+    alpha = _coverage(d) if soft else (d > CUT).astype(np.float32)
     alpha = np.where(despeckle(alpha > 0), alpha, 0)
-    rgb = np.where(alpha[..., None] > 0, despill(np.clip(unmixed, 0, 255), key), 0)
+    rgb = np.where(alpha[..., None] > 0, unmix(frames, key, d), 0)
     return np.concatenate([rgb, alpha[..., None] * 255], axis=-1).round().astype(np.uint8)
+
+
+def unmix(frames: np.ndarray, key: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
+    """(T, H, W, 3) float colors of every pixel with the key's share taken out by its soft coverage, then despilled:
+    what `matte` keeps, for pixels it would cut too (a recolored sprite inside an older alpha). `d`: key_distance."""
+    coverage = _coverage(key_distance(frames, key) if d is None else d)[..., None]
+    unmixed = (frames.astype(np.float32) - (1 - coverage) * key.astype(np.float32)) / np.maximum(coverage, 0.25)
+    return despill(np.clip(unmixed, 0, 255), key)
+
+
+def _coverage(d: np.ndarray) -> np.ndarray:
+    """How much of each pixel is sprite, 0..1, from its Lab distance to the key (NEAR to FAR)."""
+    return np.clip((d - NEAR) / (FAR - NEAR), 0, 1)
 
 
 def despeckle(kept: np.ndarray) -> np.ndarray:

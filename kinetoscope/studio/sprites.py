@@ -14,6 +14,9 @@ over the longer clip. The sheet is written for engines
 (studio/sheets.py).
 An **effect** prompt (a coin, a gem, fire, an explosion) makes one animation: a loop, or a one-shot for things that
 happen once (explosions, bursts).
+**Palettes** recolor a finished character sheet (`_recolor`): every action's clip edited from its own prompt to the
+same prompt in another color (the pipeline's `--source-prompt` edit), and the new colors taken inside the sheet's own
+cut-out only, so the silhouette, the poses and the timing are the sheet's, exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +37,7 @@ from kinetoscope.evaluate.analyzer import analyze, loop_seam
 from kinetoscope.media import atomic_file
 from kinetoscope.pipeline import LOOP_SEAM, Inputs, Pipeline, Request
 from kinetoscope.sizes import SPATIAL_MULTIPLE
-from kinetoscope.studio.matte import CUT, key_color, key_distance, matte
+from kinetoscope.studio.matte import CUT, despill, key_color, key_distance, matte, unmix
 from kinetoscope.studio.sheets import Animation, write_sheet
 from kinetoscope.world.vocab import COLORS
 
@@ -47,6 +51,8 @@ REFERENCE_TRIES = 8  # candidate reference stills (seeds seed, seed + 1000, ...)
 SHEET_TRIES = 2  # reference stills a sheet is drawn from in turn until its actions agree on the top color
 ACTION_TRIES = 6  # seeds per action until one keeps the sheet's color and loops; the second half at half guidance
 STILL_STEP = 1.0  # a mean frame step (gray levels, `motion`) under which an animation barely moves
+KEYED_OUT = 40  # gray levels despill may take off a palette's color before it is warned about as keyed out
+RECOLOR_TRIES = 3  # edit seeds per action and palette until the cut-out reads the new color and loops; the best kept
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class SpriteOptions:
     model: str | None = None
     stride: int = 1  # generated frames per sprite frame: 4 keeps one per latent frame (even steps, more drift)
     progress: bool = False  # a progress bar on stderr: reference stills, then actions
+    palettes: tuple[str, ...] = ()  # a character only: the sheet again in each of these colors (`_recolor`)
 
     def check(self) -> None:
         if self.size % SPATIAL_MULTIPLE or not 16 <= self.size <= 256:
@@ -76,6 +83,9 @@ class SpriteOptions:
                                    f"(here {self.frames} x {self.stride})")  # fmt: skip
         if not 1 <= self.fps <= 60:
             raise KinetoscopeError(f"--fps {self.fps} is outside 1..60")
+        unknown = [c for c in self.palettes if c not in COLORS]
+        if unknown:
+            raise KinetoscopeError(f"--palettes: {unknown[0]!r} is not a color; use some of {', '.join(COLORS)}")
 
 
 @dataclass
@@ -83,6 +93,7 @@ class SpriteSheet:
     paths: dict[str, Path]
     animations: list[Animation]
     kind: str = "character"
+    palettes: dict[str, SpriteSheet] = field(default_factory=dict)  # the same sheet recolored, by color
 
 
 def effect_of(prompt: str) -> str | None:
@@ -93,19 +104,33 @@ def effect_of(prompt: str) -> str | None:
 
 def make_sprites(prompt: str, out: str | Path, options: SpriteOptions = SpriteOptions(),
                  pipe: Pipeline | None = None) -> SpriteSheet:  # fmt: skip
-    """Generate the sheet for ``prompt`` and write it (atlas, JSON, .tres, previews) at ``out``."""
+    """Generate the sheet for ``prompt`` and write it (atlas, JSON, .tres, previews) at ``out``; each palette's
+    sheet goes beside it as OUT_<color>.png (and its JSON, .tres and previews)."""
     options.check()
-    pipe = pipe or Pipeline(options.model)
     effect = effect_of(prompt)
-    total = 1 if effect else REFERENCE_TRIES + len(options.actions)
+    if options.palettes and (effect or not prompt_color(prompt)):
+        raise KinetoscopeError("--palettes recolors a character whose prompt names its color (\"a red knight\"); "
+                               f"{'an effect' if effect else repr(prompt) + ' names none'}")  # fmt: skip
+    pipe = pipe or Pipeline(options.model)
+    total = 1 if effect else REFERENCE_TRIES + len(options.actions) * (1 + len(options.palettes))
+    out = Path(out)
     with tqdm(total=total, desc="sprites", unit="clip", disable=not options.progress) as bar:
         if effect:
-            animations = _effect(pipe, prompt, effect, options)
+            animations, drawn = _effect(pipe, prompt, effect, options), []
             bar.update(1)
         else:
-            animations = _character(pipe, prompt, options, bar)
-    paths = write_sheet(Path(out), animations)
-    return SpriteSheet(paths, animations, "effect" if effect else "character")
+            animations, drawn = _character(pipe, prompt, options, bar)
+        sheet = SpriteSheet(write_sheet(out, animations), animations, "effect" if effect else "character")
+        for color in options.palettes:
+            _warn_if_keyed_out(color, drawn[0][1])
+            recolored = []
+            for animation, (req, clip) in zip(animations, drawn, strict=True):
+                bar.set_postfix_str(f"{color} {animation.name}")
+                recolored.append(replace(animation, frames=_recolor(pipe, req, clip, animation.frames, color)[0]))
+                bar.update(1)
+            path = out.with_name(f"{out.stem}_{color}{out.suffix}")
+            sheet.palettes[color] = SpriteSheet(write_sheet(path, recolored), recolored)
+    return sheet
 
 
 def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> list[Animation]:
@@ -118,65 +143,108 @@ def _effect(pipe: Pipeline, prompt: str, effect: str, o: SpriteOptions) -> list[
     return [Animation(effect, matte(clip), o.fps, loop=not once)]
 
 
-def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm) -> list[Animation]:
+def _character(pipe: Pipeline, prompt: str, o: SpriteOptions, bar: tqdm
+               ) -> tuple[list[Animation], list[tuple[Request, np.ndarray]]]:  # fmt: skip
     """The sheet from the best reference still; when its actions still disagree on the top color, again from the next
-    best, up to SHEET_TRIES references, keeping the sheet whose actions agree most."""
-    best, best_agree = [], -1
+    best, up to SHEET_TRIES references, keeping the sheet whose actions agree most. Returns its animations and each
+    one's request and clip before the cut (what a palette edits)."""
+    best, best_agree = ([], []), -1
     for n, reference in enumerate(reference_stills(pipe, prompt, o, bar=bar)[:SHEET_TRIES]):
         if n:
             bar.total += len(o.actions)
             bar.refresh()
-        animations, colors = _sheet(pipe, prompt, reference, o, bar)
+        animations, colors, drawn = _sheet(pipe, prompt, reference, o, bar)
         agree = max((colors.count(c) for c in colors if c), default=0)
         if agree > best_agree:
-            best, best_agree = animations, agree
+            best, best_agree = (animations, drawn), agree
         if agree == len(colors):
             break
     return best
 
 
 def _sheet(pipe: Pipeline, prompt: str, reference: np.ndarray, o: SpriteOptions, bar: tqdm
-           ) -> tuple[list[Animation], list[str | None]]:  # fmt: skip
+           ) -> tuple[list[Animation], list[str | None], list[tuple[Request, np.ndarray]]]:  # fmt: skip
     """Every action as a loop from the reference, cut out with the reference's key, each keeping the color the first
-    one reads; the animations and the analyzer's color for each (None: no sprite found)."""
+    one reads; the animations, the analyzer's color for each (None: no sprite found), and each one's request and clip
+    before the cut."""
     key = key_color(reference[None])
     color, _ = colors_of(matte(reference[None], key), o.fps)
     seen = as_seen(prompt, color)
-    animations, colors = [], []
+    animations, colors, drawn = [], [], []
     for action in o.actions:
         bar.set_postfix_str(action)
         req = Request(f"a sprite of {seen} {ACTIONS[action]}, facing right, on a transparent background",
                       o.size, o.size, o.frames * o.stride + 1, o.fps, o.seed, o.steps, o.guidance)  # fmt: skip
-        cut, read = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
+        cut, read, clip = _action(pipe, req, reference, key, color, o.stride, action in PINGPONG)
         if not animations:  # its color is the one the others keep: a clip reads unlike its still (a red wizard,
             # seed 3: the still reads red, all 6 idle loops blue; a two-colored character's top color flips)
             color = read or color
         animations.append(Animation(action, cut, o.fps, loop=True))
         colors.append(read)
+        drawn.append((req, clip))
         bar.update(1)
-    return animations, colors
+    return animations, colors, drawn
 
 
 def _action(pipe: Pipeline, req: Request, reference: np.ndarray, key: np.ndarray, color: str | None, stride: int,
-            pingpong: bool = False) -> tuple[np.ndarray, str | None]:  # fmt: skip
-    """One action's animation from the reference, cut out ((T, H, W, 4) uint8), and its color: the first try whose cut-out keeps the
-    sheet's dominant color (the character must not change between actions) and loops seamlessly (wrap within LOOP_SEAM
-    frame steps), else the best try by those two and then that color's share. Tries: ACTION_TRIES seeds, the second
+            pingpong: bool = False) -> tuple[np.ndarray, str | None, np.ndarray]:  # fmt: skip
+    """One action's animation from the reference: cut out ((T, H, W, 4) uint8), its color, and its clip before the
+    cut ((T, H, W, 3)). The first try whose cut-out keeps the sheet's dominant color (the character must not change
+    between actions) and loops seamlessly is kept, else the best (`_best_try`). Tries: ACTION_TRIES seeds, the second
     half at half the guidance (the prompt pulls less, the reference given as frame 0 holds more); a ``pingpong``
     action then falls back on loop mode at half the guidance for ACTION_TRIES // 2 more (`_pingpong`, `_loop`)."""
     half = ACTION_TRIES // 2
     tries = [(1.0, pingpong)] * half + [(0.5, pingpong)] * (ACTION_TRIES - half) + [(0.5, False)] * (half * pingpong)
-    best, best_rank = None, None
-    for k, (scale, out_and_back) in enumerate(tries):
+
+    def draw(k: int, scale: float, out_and_back: bool) -> tuple[np.ndarray, np.ndarray]:
         seeded = replace(req, seed=req.seed + 7919 * k, guidance=req.guidance * scale)
         clip = (_pingpong if out_and_back else _loop)(pipe, seeded, reference, stride)
-        cut = matte(clip, key)
-        dominant, shares = colors_of(cut, req.fps)
+        return matte(clip, key), clip
+
+    return _best_try((draw(k, *t) for k, t in enumerate(tries)), color, req.fps)
+
+
+def _recolor(pipe: Pipeline, req: Request, clip: np.ndarray, cut: np.ndarray, color: str
+             ) -> tuple[np.ndarray, str | None]:  # fmt: skip
+    """One action of a palette: its clip (T, H, W, 3) edited from its own prompt to the same prompt in `color` (a
+    source-prompt edit), the wrap blended again (`close_loop`), and its colors taken inside the action's cut-out `cut`
+    (T, H, W, 4) only: the alpha is the sheet's, so nothing moves and no background comes along (left alone, the edit
+    sometimes painted a blob of the new color beside a small sprite). RECOLOR_TRIES seeds at most (`_best_try`).
+    Returns the recolored cut-out (T, H, W, 4) and the color it reads."""
+    target = replace(req, prompt=as_seen(req.prompt, color))  # its frames (1 + 4k) too: the edit keeps the clip's
+    alpha, key = cut[..., 3:], key_color(clip)  # (T, H, W, 1); the sheet's background
+
+    def draw(k: int) -> tuple[np.ndarray, np.ndarray]:
+        edited = _frames(pipe, replace(target, seed=req.seed + 7919 * k), Inputs(edit=clip, source=req.prompt))
+        rgb = unmix(close_loop(edited), key).round().astype(np.uint8)  # the key's green spill off the new edges
+        return np.concatenate([np.where(alpha > 0, rgb, cut[..., :3]), alpha], axis=-1), edited
+
+    cut, read, _ = _best_try((draw(k) for k in range(RECOLOR_TRIES)), color, req.fps)
+    return cut, read
+
+
+def _warn_if_keyed_out(color: str, clip: np.ndarray) -> None:
+    """Warn when the key (read from the clip's border) would take most of `color` out of a sprite: despill holds the
+    key's channels down to the others (a green key turns a green sprite dark), so that palette cannot come out."""
+    key, rgb = key_color(clip), np.array(COLORS[color], np.float32)
+    if np.abs(despill(rgb[None], key) - rgb).max() > KEYED_OUT:
+        warnings.warn(f"--palettes {color}: the sheet's background key is {tuple(int(v) for v in key)}, and cutting it "
+                      f"out takes {color} out of the sprite too (it comes out dark); pick a color farther from the key")
+
+
+def _best_try(tries: Iterable[tuple[np.ndarray, np.ndarray]], color: str | None, fps: float
+              ) -> tuple[np.ndarray, str | None, np.ndarray]:  # fmt: skip
+    """The first try (cut-out (T, H, W, 4), clip) whose cut-out reads `color` (any color for None) and loops within
+    LOOP_SEAM frame steps, else the best by those two and then that color's share: (cut-out, its color, clip). The
+    tries are drawn lazily, so a good first one costs one."""
+    best, best_rank = None, None
+    for cut, clip in tries:
+        dominant, shares = colors_of(cut, fps)
         rank = (color is None or dominant == color, loop_seam(over_gray(cut)) <= LOOP_SEAM, shares.get(color, 0.0))
         if rank[:2] == (True, True):
-            return cut, dominant
+            return cut, dominant, clip
         if best_rank is None or rank > best_rank:
-            best, best_rank = (cut, dominant), rank
+            best, best_rank = (cut, dominant, clip), rank
     return best
 
 
