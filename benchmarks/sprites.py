@@ -72,8 +72,8 @@ def sheets(pipe: Pipeline, characters: tuple[str, ...], steps: int, folder: Path
     rows, loops, moves = [], [], []
     for k, prompt in enumerate((*characters, *EFFECTS)):
         t0 = time.perf_counter()
-        recolor = palettes and not effect_of(prompt) and prompt_color(prompt)
-        palette = (other_color(prompt_color(prompt)),) if recolor else ()
+        named = prompt_color(prompt)
+        palette = (other_color(named),) if palettes and named and not effect_of(prompt) else ()
         o = SpriteOptions(steps=steps, seed=seed_from + k, stride=stride, palettes=palette)
         s = make_sprites(prompt, folder / f"sheet{k}.png", o, pipe)
         colors, ranked = {}, {}

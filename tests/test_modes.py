@@ -133,7 +133,8 @@ def test_edit_with_a_source_prompt_moves_only_by_what_the_prompts_differ_in(pipe
 
 def test_a_long_clip_is_edited_whole_window_after_window(pipe):
     """Past WINDOW frames the edit rolls: every frame comes back, however many (not only 1 + 4k), the first window
-    is the one-window edit, and with prompts that agree each frame is its VAE round trip, the joins included."""
+    is the one-window edit, and with prompts that agree the clip comes back (its windows' round trips, faded at the
+    joins)."""
     long = pipe.generate(_req(frames=WINDOW + 12, steps=2), progress=False).frames[:-2]  # 43 frames
     prompt = "a red ball rolls right on a gray floor"
     same = _frames(pipe, replace(_req(prompt=prompt), guidance=0.0), Inputs(edit=long, source=prompt))

@@ -239,7 +239,7 @@ def windows_of(params: Mapping[str, Any]) -> int:
         return 2
     if mode == "extend":
         return math.ceil((frames - 1) / per)
-    return 1 + (math.ceil(max(0, frames - WINDOW) / per) if frames > WINDOW else 0)  # a remix rolls as text does
+    return 1 + math.ceil(max(0, frames - WINDOW) / per)  # a remix rolls as text does
 
 
 def run_job(pipe, job: Job, files: Files, on_progress: Callable[[int], bool]) -> None:
