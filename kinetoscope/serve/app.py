@@ -8,7 +8,8 @@
     POST   /v1/videos/{id}/remix         our edit mode: what the new prompt changes from the video's own
     POST   /v1/videos/extensions         continue a finished video ({"video": {"id": ...}} or an uploaded MP4)
 
-Our extras are optional fields of the same bodies: seed, steps, guidance, aspect, fps, loop, strength (remix).
+Our extras are optional fields of the same bodies: seed, steps, guidance, aspect, fps, loop, strength (remix),
+negative (what the video should not show).
 Every error is the OpenAI error shape ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status. The web
 process only reads and writes the job store and files; generation runs in the workers. Handlers are ``async`` so
 the store's one connection is used from the event loop's thread only.
@@ -100,7 +101,7 @@ def _body_schema(fields: dict[str, Any], required: list[str]) -> dict:
 
 
 _EXTRAS = {"seed": {"type": "integer"}, "steps": {"type": "integer"}, "guidance": {"type": "number"},
-           "fps": {"type": "number"}, "loop": {"type": "boolean"}}  # fmt: skip
+           "fps": {"type": "number"}, "loop": {"type": "boolean"}, "negative": {"type": "string"}}  # fmt: skip
 CREATE_BODY = _body_schema({"prompt": {"type": "string"}, "model": {"type": "string"}, "seconds": {"type": "string"},
                             "size": {"type": "string"}, "aspect": {"type": "string"},
                             "input_reference": {"type": "string", "format": "binary"}, **_EXTRAS}, ["prompt"])

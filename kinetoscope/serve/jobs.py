@@ -109,6 +109,15 @@ def _prompt(fields: Mapping[str, Any]) -> str:
     return prompt.strip()
 
 
+def _negative(fields: Mapping[str, Any]) -> str:
+    negative = fields.get("negative") or ""
+    if not isinstance(negative, str):
+        raise ApiError(400, "negative must be a string: what the video should not show", "negative")
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise ApiError(400, f"negative has {len(negative):,} characters; the limit is {MAX_PROMPT_CHARS:,}", "negative")
+    return negative.strip()
+
+
 def _model(fields: Mapping[str, Any]) -> str:
     model = fields.get("model") or MODEL
     if model != MODEL and model not in ALIASES:
@@ -177,7 +186,7 @@ def create_job(fields: Mapping[str, Any], limits: Limits, mode: str = "text", so
     loop = str(fields.get("loop", "")).lower() in ("1", "true", "yes", "on")
     strength = float(_number(fields, "strength", float, 0.05, 1))
     params: dict[str, Any] = {"mode": mode, "fps": fps, "seed": seed, "steps": steps, "guidance": guidance,
-                              "loop": loop}  # fmt: skip
+                              "loop": loop, "negative": _negative(fields)}  # fmt: skip
     remixed_from = None
     if source is None:
         width, height = _size(fields, limits)
@@ -258,7 +267,8 @@ def run_job(pipe, job: Job, files: Files, on_progress: Callable[[int], bool]) ->
         if not on_progress(int(99 * done[0] / total)):
             raise Cancelled(job.id)
 
-    req = Request(job.prompt, p["width"], p["height"], p["frames"], p["fps"], p["seed"], p["steps"], p["guidance"])
+    req = Request(job.prompt, p["width"], p["height"], p["frames"], p["fps"], p["seed"], p["steps"], p["guidance"],
+                  negative=p.get("negative", ""))  # jobs stored before negative prompts have none
     source = lambda: read_video(files.path(job.id, "clip"), max_bytes=2**30)
     inputs = {"text": Inputs(loop=p["loop"]),
               "image": lambda: Inputs(image=np.asarray(Image.open(files.path(job.id, "image")).convert("RGB")),
