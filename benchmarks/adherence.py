@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> dict:
         else:
             opposite = swapped(c.prompt, "direction", c.truth["color"]) if args.negative == "opposite" else None
             req = Request(c.prompt, width, height, args.frames, args.fps, seed=c.index, steps=args.steps,
-                          guidance=args.guidance, sampler=args.sampler, shift=args.shift, negative=opposite or "")  # fmt: skip
+                          guidance=args.guidance, sampler=args.sampler, shift=args.shift,
+                          negative=opposite or "")  # fmt: skip
             frames = pipe.generate(req, progress=False).frames  # (T, H, W, 3)
         b = time.perf_counter()
         verdicts = score(c.truth, analyze(frames, args.fps))
