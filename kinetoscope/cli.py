@@ -398,7 +398,8 @@ def _run_generate(a: argparse.Namespace) -> int:
                                f"and for the modes")  # fmt: skip
     height, width, frames = round_size(height, width, frames)  # refuse impossible sizes before loading the models
     pipe = Pipeline(a.model)
-    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler, a.shift, negative)
+    req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler, a.shift,
+                  negative=negative)
     if still:
         from PIL import Image
 
