@@ -16,6 +16,8 @@ schedule sized from its measured step time to end by the deadline. Each DiT come
                                                                                # loss against the plain one (A/B)
     python scripts/train_gpu.py --assets .gpu --out "$OUT" --budget 520 --dits small_motion,small_temporal
                                                                                # and with flicker charged (A/B)
+    python scripts/train_gpu.py --directed --assets .gpu --out "$OUT" --budget 570 \
+        --dits small_temporal,small_temporal3          # the CPU's best recipe at GPU scale, the VAE's decoder beside
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup 
     "small": ("small", True, 5e-4, 100, 0.0, 0.0),
     "small_motion": ("small", True, 5e-4, 100, 4.0, 0.0),  # the loss moved onto what moves (flow.motion_weights)
     "small_temporal": ("small", True, 5e-4, 100, 4.0, 1.0),  # and flicker charged (flow.temporal_loss)
+    "small_temporal3": ("small", True, 5e-4, 100, 4.0, 3.0),  # flicker charged three times as much
     "medium": ("medium", False, 8e-4, 150, 0.0, 0.0),
     "direction": ("small", True, 3e-4, 50, 0.0, 0.0),  # --direction: the bundle's DiT on static-camera physics clips
     "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0),  # the same, motion-weighted (README, loss_probe's table)
@@ -222,8 +225,10 @@ class Schedule:
         return (self.total is not None and step >= self.total) or time.time() > self.deadline + 10
 
 
-def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: float, out: Path) -> Path:
-    """Fine-tune INIT's VAE on GPU crops until DEADLINE; calibrate its latents; write the run to OUT."""
+def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: float, out: Path,
+                  decoder_only: bool = False) -> Path:
+    """Fine-tune INIT's VAE on GPU crops until DEADLINE; calibrate its latents; write the run to OUT. DECODER_ONLY
+    keeps the encoder and the latent scale as they are, so a DiT trained on INIT's latents still fits."""
     from kinetoscope.evaluate.quality import psnr
     from kinetoscope.train.common import save_checkpoint
     from kinetoscope.train.vae import PRESETS, calibrate_latents, load_vae, vae_loss
@@ -232,7 +237,9 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
                   mix=crops.CropMix(world=0.7, real=0.15, photo_pan=0.1, photo=0.05))
     source = MemoryCrops(clips, folder, cfg.mix, cfg.seed)
     vae = load_vae(init).train().to(DEVICE)
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    vae.encoder.requires_grad_(not decoder_only)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     sched = Schedule(cfg.lr, cfg.warmup, deadline)
     loader = torch.utils.data.DataLoader(VAEBatches(source, cfg), batch_size=None, num_workers=SCALE["vae_workers"],
                                          prefetch_factor=4, pin_memory=DEVICE == "cuda")
@@ -253,7 +260,7 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
         terms = vae_loss(cfg, x, recon, mean, logvar)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         opt.step()
         if step % 50 == 0:
             row = {k: float(v.detach()) for k, v in terms.items()} | {"step": step, "lr": opt.param_groups[0]["lr"],
@@ -264,10 +271,11 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
     del loader
     log.close()
     vae = vae.float().cpu().eval()
-    calibrate_latents(vae, source, cfg)
+    if not decoder_only:
+        calibrate_latents(vae, source, cfg)
     run = Path("/tmp/runs/vae")
     config = {"kind": "vae", "model": asdict(vae.cfg), "train": asdict(cfg) | {"steps": step}, "data": ["memory"],
-              "init": str(init), "device": device_name()}
+              "init": str(init), "device": device_name(), "decoder_only": decoder_only}
     save_checkpoint(run, vae, config, {"step": step})
     print(f"vae: {step} steps", flush=True)
     return run
@@ -426,16 +434,20 @@ def run_direction(folder: Path, out: Path, budget: float, init: Path, dits: list
     print(f"{time.time() - t0:.0f} s: done", flush=True)
 
 
-def train_dits(cache: LatentCache, dits: list[str], deadline: float, out: Path, init: Path) -> list[int]:
+def train_dits(cache: LatentCache, dits: list[str], deadline: float, out: Path, init: Path,
+               beside: tuple[subprocess.Popen, ...] = ()) -> list[int]:
     """Train DITS at once, one process each, on CACHE until DEADLINE; export each that finished to OUT/<name>/dit
-    (split when too big for the way back) and their metrics into OUT/metrics.jsonl. Returns the exit codes."""
+    (split when too big for the way back) and their metrics, and those of the BESIDE processes (waited for too),
+    into OUT/metrics.jsonl. Returns the DiTs' exit codes."""
     from kinetoscope.pipeline import export_part
 
     torch.save(cache, "/tmp/cache.pt")
     print(f"cache written; DiTs {dits} train until {deadline - time.time():.0f} s from now", flush=True)
-    procs = [subprocess.Popen([sys.executable, __file__, "--dit", name, "--deadline", str(deadline), "--out", str(out),
-                               "--init", str(init)] + (["--dry-run"] if SCALE == DRY else [])) for name in dits]
+    procs = [child("--dit", name, "--deadline", str(deadline), "--out", str(out), "--init", str(init))
+             for name in dits]
     codes = [p.wait() for p in procs]
+    for p in beside:
+        p.wait()
     for name, code in zip(dits, codes):
         if code == 0:
             export_part("dit", Path("/tmp/runs") / name, out / name)
@@ -446,6 +458,54 @@ def train_dits(cache: LatentCache, dits: list[str], deadline: float, out: Path, 
                 f.write(json.dumps({"run": part.name.removesuffix("_metrics.jsonl")} | json.loads(line)) + "\n")
             part.unlink()
     return codes
+
+
+def child(*args: str) -> subprocess.Popen:
+    """This script again, in its own process, with ARGS (and --dry-run when this run is one)."""
+    return subprocess.Popen([sys.executable, __file__, *args] + (["--dry-run"] if SCALE == DRY else []))
+
+
+def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> None:
+    """The CPU's best recipe (README, "More steps of the best recipe") at GPU scale: the bundle's DiT on its own
+    VAE's latents of half physics clips (17 or 33 frames, every camera) and half clips of every family, while the
+    VAE's decoder alone is fine-tuned beside it (its latents, and so the DiT's, stay as they are)."""
+    t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    use_assets(folder)
+    torch.backends.cudnn.benchmark = True
+    half = SCALE["dit_clips"] // 2
+    with get_context("fork").Pool(SCALE["pool"]) as pool:
+        vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])],
+                                            chunksize=16)]
+        held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
+    torch.save((vae_clips, held_out), "/tmp/vae_clips.pt")
+    del vae_clips, held_out
+    deadline = t0 + 0.95 * budget - 15
+    decoder = child("--decoder", "--deadline", str(deadline - 10), "--out", str(out), "--init", str(init),
+                    "--assets", str(folder))
+    jobs = [(i, DIT_SEED + 5000, DIT_SIZES, DIT_FPS, ("physics",), (17, 33)) for i in range(half)]
+    jobs += [(i, DIT_SEED + 6000, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"] - half)]
+    with get_context("fork").Pool(SCALE["pool"]) as pool:
+        results = pool.map(render_clip, jobs, chunksize=32)
+    print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips, {half} of them physics", flush=True)
+    codes = train_dits(build_cache(results, init / "vae", folder), dits, deadline, out, init, beside=(decoder,))
+    print(f"{time.time() - t0:.0f} s: done, exit codes {codes}, decoder {decoder.returncode}", flush=True)
+
+
+def train_decoder(folder: Path, init: Path, deadline: float, out: Path) -> None:
+    """run_directed's VAE process: INIT's decoder fine-tuned on /tmp/vae_clips.pt until DEADLINE, checked on the
+    held-out clips beside INIT's, exported to OUT/vae."""
+    from kinetoscope.pipeline import export_part
+
+    use_assets(folder)
+    torch.backends.cudnn.benchmark = True
+    SCALE["vae_workers"] = max(1, SCALE["vae_workers"] // 2)  # the DiTs' loaders need the cores more
+    clips, held_out = torch.load("/tmp/vae_clips.pt", weights_only=False)
+    vae_run = train_vae_gpu(clips, folder, init, deadline, out, decoder_only=True)
+    for name, run_dir in (("bundled", init), ("new decoder", vae_run)):
+        print(f"VAE {name}: {held_out_psnr(run_dir, held_out):.2f} dB on {len(held_out)} held-out world clips (seed "
+              f"{HELD_OUT_SEED}, native size, 9 frames each)", flush=True)
+    export_part("vae", vae_run, out)
 
 
 def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> None:
@@ -525,9 +585,12 @@ def main() -> None:
     p.add_argument("--dits", help=f"DiTs to train at once, of {', '.join(DITS)} (default small,medium; with "
                    "--direction, direction)")
     p.add_argument("--direction", action="store_true", help="the direction-words experiment (run_direction) instead")
+    p.add_argument("--directed", action="store_true", help="directed data, the bundle's VAE, its decoder trained "
+                   "beside (run_directed) instead")
     p.add_argument("--dry-run", action="store_true", help="tiny data and batches: check the whole flow on the CPU")
     p.add_argument("--join", type=Path, help="here, after the run: put a DiT folder's split weights back together")
     p.add_argument("--dit", help=argparse.SUPPRESS)
+    p.add_argument("--decoder", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.dry_run:
@@ -538,12 +601,15 @@ def main() -> None:
         join_weights(a.join)
     elif a.dit:
         train_dit_gpu(a.dit, Path("/tmp/cache.pt"), a.init / "dit", a.deadline, a.out)
+    elif a.decoder:
+        train_decoder(a.assets, a.init / "vae", a.deadline, a.out)
     else:
         dits = (a.dits or ("direction" if a.direction else "small,medium")).split(",")
         unknown = [d for d in dits if d not in DITS]
         if unknown:
             p.error(f"unknown DiT {unknown[0]!r}; known: {', '.join(DITS)}")
-        (run_direction if a.direction else run)(a.assets, a.out, a.budget, a.init, dits)
+        (run_direction if a.direction else run_directed if a.directed else run)(a.assets, a.out, a.budget, a.init,
+                                                                                 dits)
 
 
 if __name__ == "__main__":
