@@ -18,6 +18,8 @@ schedule sized from its measured step time to end by the deadline. Each DiT come
                                                                                # and with flicker charged (A/B)
     python scripts/train_gpu.py --directed --assets .gpu --out "$OUT" --budget 570 \
         --dits small_temporal,small_temporal3          # the CPU's best recipe at GPU scale, the VAE's decoder beside
+    python scripts/train_gpu.py --directed --no-decoder --clips 6000 --assets .gpu --out "$OUT" --budget 195 \
+        --dits small_temporal                          # v6's DiT (kinetoscope/weights/MODEL_CARD.md)
 """
 
 from __future__ import annotations
@@ -234,10 +236,10 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
     from kinetoscope.train.vae import PRESETS, calibrate_latents, load_vae, vae_loss
 
     cfg = replace(PRESETS["small"], lr=4e-4, warmup=50, voxels=SCALE["vae_batch"] * 9 * 64 * 64, w_temporal=1.0, seed=5,
-                  mix=crops.CropMix(world=0.7, real=0.15, photo_pan=0.1, photo=0.05))
+                  mix=crops.CropMix(world=0.7, real=0.15, photo_pan=0.1, photo=0.05), decoder_only=decoder_only)
     source = MemoryCrops(clips, folder, cfg.mix, cfg.seed)
     vae = load_vae(init).train().to(DEVICE)
-    vae.encoder.requires_grad_(not decoder_only)
+    vae.encoder.requires_grad_(not cfg.decoder_only)
     trained = [p for p in vae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     sched = Schedule(cfg.lr, cfg.warmup, deadline)
@@ -271,11 +273,11 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
     del loader
     log.close()
     vae = vae.float().cpu().eval()
-    if not decoder_only:
+    if not cfg.decoder_only:  # a frozen encoder keeps the init's latent normalization
         calibrate_latents(vae, source, cfg)
     run = Path("/tmp/runs/vae")
     config = {"kind": "vae", "model": asdict(vae.cfg), "train": asdict(cfg) | {"steps": step}, "data": ["memory"],
-              "init": str(init), "device": device_name(), "decoder_only": decoder_only}
+              "init": str(init), "device": device_name()}
     save_checkpoint(run, vae, config, {"step": step})
     print(f"vae: {step} steps", flush=True)
     return run
@@ -462,34 +464,37 @@ def train_dits(cache: LatentCache, dits: list[str], deadline: float, out: Path, 
 
 def child(*args: str) -> subprocess.Popen:
     """This script again, in its own process, with ARGS (and --dry-run when this run is one)."""
-    return subprocess.Popen([sys.executable, __file__, *args] + (["--dry-run"] if SCALE == DRY else []))
+    return subprocess.Popen([sys.executable, __file__, *args] + (["--dry-run"] if "--dry-run" in sys.argv else []))
 
 
-def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> None:
+def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[str], decoder: bool = True) -> None:
     """The CPU's best recipe (README, "More steps of the best recipe") at GPU scale: the bundle's DiT on its own
     VAE's latents of half physics clips (17 or 33 frames, every camera) and half clips of every family, while the
-    VAE's decoder alone is fine-tuned beside it (its latents, and so the DiT's, stay as they are)."""
+    VAE's decoder alone is fine-tuned beside it unless DECODER is False (its latents, and so the DiT's, stay as they
+    are)."""
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     use_assets(folder)
     torch.backends.cudnn.benchmark = True
     half = SCALE["dit_clips"] // 2
     with get_context("fork").Pool(SCALE["pool"]) as pool:
-        vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])],
-                                            chunksize=16)]
-        held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
-    torch.save((vae_clips, held_out), "/tmp/vae_clips.pt")
-    del vae_clips, held_out
-    deadline = t0 + 0.95 * budget - 15
-    decoder = child("--decoder", "--deadline", str(deadline - 10), "--out", str(out), "--init", str(init),
-                    "--assets", str(folder))
-    jobs = [(i, DIT_SEED + 5000, DIT_SIZES, DIT_FPS, ("physics",), (17, 33)) for i in range(half)]
-    jobs += [(i, DIT_SEED + 6000, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"] - half)]
-    with get_context("fork").Pool(SCALE["pool"]) as pool:
+        if decoder:
+            vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])],
+                                                chunksize=16)]
+            held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
+            torch.save((vae_clips, held_out), "/tmp/vae_clips.pt")
+            del vae_clips, held_out
+        jobs = [(i, DIT_SEED + 5000, DIT_SIZES, DIT_FPS, ("physics",), (17, 33)) for i in range(half)]
+        jobs += [(i, DIT_SEED + 6000, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"] - half)]
         results = pool.map(render_clip, jobs, chunksize=32)
     print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips, {half} of them physics", flush=True)
-    codes = train_dits(build_cache(results, init / "vae", folder), dits, deadline, out, init, beside=(decoder,))
-    print(f"{time.time() - t0:.0f} s: done, exit codes {codes}, decoder {decoder.returncode}", flush=True)
+    cache = build_cache(results, init / "vae", folder)  # before the decoder starts: beside it, ~9x slower (H200)
+    del results
+    deadline = t0 + 0.95 * budget - 15
+    beside = (child("--decoder", "--deadline", str(deadline - 10), "--out", str(out), "--init", str(init),
+                    "--assets", str(folder)),) if decoder else ()
+    codes = train_dits(cache, dits, deadline, out, init, beside=beside)
+    print(f"{time.time() - t0:.0f} s: done, exit codes {codes}, decoder {[p.returncode for p in beside]}", flush=True)
 
 
 def train_decoder(folder: Path, init: Path, deadline: float, out: Path) -> None:
@@ -587,6 +592,8 @@ def main() -> None:
     p.add_argument("--direction", action="store_true", help="the direction-words experiment (run_direction) instead")
     p.add_argument("--directed", action="store_true", help="directed data, the bundle's VAE, its decoder trained "
                    "beside (run_directed) instead")
+    p.add_argument("--no-decoder", action="store_true", help="with --directed: train no decoder beside the DiTs")
+    p.add_argument("--clips", type=int, help=f"DiT clips to render (default {FULL['dit_clips']})")
     p.add_argument("--dry-run", action="store_true", help="tiny data and batches: check the whole flow on the CPU")
     p.add_argument("--join", type=Path, help="here, after the run: put a DiT folder's split weights back together")
     p.add_argument("--dit", help=argparse.SUPPRESS)
@@ -595,6 +602,8 @@ def main() -> None:
     a = p.parse_args()
     if a.dry_run:
         SCALE.update(DRY)
+    if a.clips:
+        SCALE["dit_clips"] = a.clips
     if a.prepare:
         prepare(a.prepare)
     elif a.join:
@@ -608,8 +617,10 @@ def main() -> None:
         unknown = [d for d in dits if d not in DITS]
         if unknown:
             p.error(f"unknown DiT {unknown[0]!r}; known: {', '.join(DITS)}")
-        (run_direction if a.direction else run_directed if a.directed else run)(a.assets, a.out, a.budget, a.init,
-                                                                                 dits)
+        if a.directed:
+            run_directed(a.assets, a.out, a.budget, a.init, dits, decoder=not a.no_decoder)
+        else:
+            (run_direction if a.direction else run)(a.assets, a.out, a.budget, a.init, dits)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,18 @@ def test_split_weights_come_back_whole(gpu, tmp_path):
     gpu.join_weights(tmp_path)
     back = load_file(str(tmp_path / "model.safetensors"))
     assert back.keys() == weights.keys() and all(torch.equal(back[k], weights[k]) for k in weights)
+
+
+def test_decoder_only_fine_tune_keeps_the_latent_space(gpu, assets, tmp_path, monkeypatch):
+    """run_directed's VAE: the decoder moves, the encoder and the latent shift/scale stay the bundle's, so a DiT
+    trained on the bundle's latents still fits the new decoder."""
+    monkeypatch.setattr(gpu, "SCALE", dict(gpu.DRY))
+    monkeypatch.setattr(gpu.time, "time", iter(range(0, 10**6, 2)).__next__)  # 2 s a call: the deadline comes soon
+    init = ROOT / "kinetoscope" / "weights" / "vae"
+    clips = [render(sample_spec(i, seed=7)).frames for i in range(4)]
+    run = gpu.train_vae_gpu(clips, assets, init, deadline=20.0, out=tmp_path, decoder_only=True)
+    old, new = load_file(str(init / "model.safetensors")), load_file(str(run / "model.safetensors"))
+    kept = [k for k in old if not k.startswith("decoder.")]
+    assert "shift" in kept and "scale" in kept and any(k.startswith("encoder.") for k in kept)
+    assert all(torch.equal(new[k].half(), old[k]) for k in kept)
+    assert any(not torch.equal(new[k].half(), old[k]) for k in old if k.startswith("decoder."))
