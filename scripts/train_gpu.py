@@ -479,16 +479,12 @@ def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[
     half = SCALE["dit_clips"] // 2
     with get_context("fork").Pool(SCALE["pool"]) as pool:
         if decoder:
-            vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])],
-                                                chunksize=16)]
-            held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
-            torch.save((vae_clips, held_out), "/tmp/vae_clips.pt")
-            del vae_clips, held_out
+            torch.save(vae_sets(pool), "/tmp/vae_clips.pt")
         jobs = [(i, DIT_SEED + 5000, DIT_SIZES, DIT_FPS, ("physics",), (17, 33)) for i in range(half)]
         jobs += [(i, DIT_SEED + 6000, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"] - half)]
         results = pool.map(render_clip, jobs, chunksize=32)
     print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips, {half} of them physics", flush=True)
-    cache = build_cache(results, init / "vae", folder)  # before the decoder starts: beside it, ~9x slower (H200)
+    cache = build_cache(results, init / "vae", folder)  # first: beside the decoder, 16 000 clips took ~455 s (H200)
     del results
     deadline = t0 + 0.95 * budget - 15
     beside = (child("--decoder", "--deadline", str(deadline - 10), "--out", str(out), "--init", str(init),
@@ -507,9 +503,7 @@ def train_decoder(folder: Path, init: Path, deadline: float, out: Path) -> None:
     SCALE["vae_workers"] = max(1, SCALE["vae_workers"] // 2)  # the DiTs' loaders need the cores more
     clips, held_out = torch.load("/tmp/vae_clips.pt", weights_only=False)
     vae_run = train_vae_gpu(clips, folder, init, deadline, out, decoder_only=True)
-    for name, run_dir in (("bundled", init), ("new decoder", vae_run)):
-        print(f"VAE {name}: {held_out_psnr(run_dir, held_out):.2f} dB on {len(held_out)} held-out world clips (seed "
-              f"{HELD_OUT_SEED}, native size, 9 frames each)", flush=True)
+    check_vaes({"bundled": init, "new decoder": vae_run}, held_out)
     export_part("vae", vae_run, out)
 
 
@@ -521,17 +515,13 @@ def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> 
     use_assets(folder)
     torch.backends.cudnn.benchmark = True
     with get_context("fork").Pool(SCALE["pool"]) as pool:
-        vae_clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])],
-                                            chunksize=16)]
-        held_out = [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
+        vae_clips, held_out = vae_sets(pool)
     print(f"{time.time() - t0:.0f} s: {len(vae_clips)} VAE clips", flush=True)
     pool = get_context("fork").Pool(SCALE["dit_pool"])
     pending = pool.map_async(render_clip, [(i, DIT_SEED, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"])],
                              chunksize=32)
     vae_run = train_vae_gpu(vae_clips, folder, init / "vae", t0 + 0.42 * budget, out)
-    for name, run_dir in (("bundled", init / "vae"), ("new", vae_run)):
-        print(f"VAE {name}: {held_out_psnr(run_dir, held_out):.2f} dB on {len(held_out)} held-out world clips (seed "
-              f"{HELD_OUT_SEED}, native size, 9 frames each)", flush=True)
+    check_vaes({"bundled": init / "vae", "new": vae_run}, held_out)
     export_part("vae", vae_run, out)  # back first, whatever happens to the DiTs
     results = pending.get()
     pool.close()
@@ -540,6 +530,19 @@ def run(folder: Path, out: Path, budget: float, init: Path, dits: list[str]) -> 
     del results
     codes = train_dits(cache, dits, t0 + 0.95 * budget - 15, out, init)
     print(f"{time.time() - t0:.0f} s: done, exit codes {codes}", flush=True)
+
+
+def vae_sets(pool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The VAE's training clips (seed VAE_SEED) and its held-out check clips (seed HELD_OUT_SEED), rendered by POOL."""
+    clips = [r[0] for r in pool.map(render_clip, [(i, VAE_SEED) for i in range(SCALE["vae_clips"])], chunksize=16)]
+    return clips, [r[0] for r in pool.map(render_clip, [(i, HELD_OUT_SEED) for i in range(SCALE["held_out"])])]
+
+
+def check_vaes(runs: dict[str, Path], held_out: list[np.ndarray]) -> None:
+    """Print each named VAE run's held_out_psnr on the same clips, for the log."""
+    for name, run_dir in runs.items():
+        print(f"VAE {name}: {held_out_psnr(run_dir, held_out):.2f} dB on {len(held_out)} held-out world clips (seed "
+              f"{HELD_OUT_SEED}, native size, 9 frames each)", flush=True)
 
 
 @torch.no_grad()
