@@ -344,6 +344,9 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     m.add_argument("--connect", nargs=2, metavar=("A", "B"), help="a transition from clip A's end to clip B's start")
     m.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first (the "
                    "part that closes it is drawn up to 3 times, until the wrap is at most 1.5 ordinary frame steps)")
+    m.add_argument("--harmonize", type=float, metavar="T", help="--extend, --connect, --loop: each window that "
+                   "continues given frames is noised to T and denoised again whole, so the model draws the join "
+                   "itself (default 0.3; 0: off)")
     m.add_argument("--edit", metavar="CLIP", help="redo CLIP under the prompt (SDEdit); layout and motion stay")
     m.add_argument("--source-prompt", metavar="TEXT", help="with --edit: what CLIP shows; then only what the prompt "
                    "says differently changes (FlowEdit, masked), the rest of the clip stays as it was")
@@ -378,7 +381,7 @@ def _run_generate(a: argparse.Namespace) -> int:
 
     from kinetoscope.media import PILLOW_FORMATS, write_video
     from kinetoscope.models.text import check_negative, check_prompt
-    from kinetoscope.pipeline import Pipeline, Request, frames_for, size_for
+    from kinetoscope.pipeline import Pipeline, Request, check_sampling, frames_for, size_for
     from kinetoscope.sizes import round_size
 
     t0 = time.time()
@@ -397,9 +400,10 @@ def _run_generate(a: argparse.Namespace) -> int:
         raise KinetoscopeError(f"{out}: an image holds one frame; use .mp4/.gif/.webp for --frames {a.frames} "
                                f"and for the modes")  # fmt: skip
     height, width, frames = round_size(height, width, frames)  # refuse impossible sizes before loading the models
-    pipe = Pipeline(a.model)
     req = Request(prompt, width, height, frames, fps, a.seed, a.steps, a.guidance, a.sampler, a.shift,
-                  negative=negative)
+                  negative=negative, **({} if a.harmonize is None else {"harmonize": a.harmonize}))
+    check_sampling(req)  # bad sampler settings too are refused before the models load
+    pipe = Pipeline(a.model)
     if still:
         from PIL import Image
 

@@ -46,6 +46,7 @@ EDIT_STRENGTH = 0.6  # SDEdit's t0: the clip's layout and motion survive, its de
 SOURCE_EDIT_STRENGTH = 0.8  # FlowEdit's t_max: higher than SDEdit's, as only the masked part moves (README, Modes)
 EDIT_TARGET_GUIDANCE = 2.0  # FlowEdit: the target prompt's guidance over the source's (the paper's are 3-4x)
 EDIT_MASK_THRESHOLD = 0.5  # share of each frame's largest prompt difference that an edited latent pixel reaches
+HARMONIZE = 0.3  # a window continued from given frames is raised to this t again and denoised whole (README, Modes)
 LOOP_TRIES = 3  # loops drawn at most (new seeds for the part that closes it) until one is seamless; the best is kept
 # window(k, prefix frames, j given latent frames, n new frames, new frames before it) -> the window's frames
 RollWindow = Callable[[int, np.ndarray, int, int, int], np.ndarray]
@@ -67,6 +68,7 @@ class Request:
     sampler: str = "euler"
     shift: float | None = None  # the schedule's time shift (flow.shift_t); None: from the token count, as in training
     negative: str = ""  # what the video should not show: guidance pushes away from it instead of from no prompt
+    harmonize: float = HARMONIZE  # extend, connect, loop: t of a window's second, nothing-held pass (0: none)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ def check_sampling(req: Request) -> None:
         raise KinetoscopeError(f"--steps {req.steps} must be between 1 and 1000")
     if req.shift is not None and not 0.1 <= req.shift <= 20:
         raise KinetoscopeError(f"--shift {req.shift} must be between 0.1 and 20")
+    if not 0.0 <= req.harmonize < 1.0:
+        raise KinetoscopeError(f"--harmonize {req.harmonize} must be in [0, 1): the noise level a window is raised to")
 
 
 @dataclass(frozen=True)
@@ -337,14 +341,18 @@ class Pipeline:
         return out
 
     def window(self, req: Request, latents: int, prefix: Tensor | None = None, suffix: Tensor | None = None,
-               progress: bool = True) -> np.ndarray:
+               progress: bool = True, harmonize: bool = False) -> np.ndarray:
         """Decoded frames (1 + 4 (latents - 1), H, W, 3) of one window whose first / last latent frames are given."""
-        return self.decode(self.window_latent(req, latents, prefix, suffix, progress))
+        return self.decode(self.window_latent(req, latents, prefix, suffix, progress, harmonize))
 
     def window_latent(self, req: Request, latents: int, prefix: Tensor | None = None, suffix: Tensor | None = None,
-                      progress: bool = True) -> Tensor:
+                      progress: bool = True, harmonize: bool = False) -> Tensor:
         """The latent (1, C, latents, h, w) of one window: `prefix` (1, C, P, h, w) given as its first latent frames,
-        `suffix` (1, C, S, h, w) as its last, the rest sampled."""
+        `suffix` (1, C, S, h, w) as its last, the rest sampled. With `harmonize`, the sampled window is then noised
+        to t = req.harmonize and denoised again with nothing held (SDEdit over the whole window): the small model
+        does not always continue given frames smoothly, and in that pass the join between given and generated frames
+        becomes one it drew itself, while the given frames stay close to what they were (the callers fade the
+        inputs into them)."""
         c, _, h, w = self.latent_shape(req.height, req.width, 1)
         given_latent = torch.zeros(1, c, latents, h, w)  # (1, C, T', h, w)
         given = torch.zeros(1, latents, dtype=torch.bool)  # (1, T')
@@ -355,7 +363,10 @@ class Pipeline:
             given_latent[:, :, latents - suffix.shape[2] :] = suffix
             given[:, latents - suffix.shape[2] :] = True
         window = replace(req, frames=1 + TIME * (latents - 1))
-        return self.sample(window, given, given_latent, progress)
+        z = self.sample(window, given, given_latent, progress)  # (1, C, latents, h, w)
+        if harmonize and req.harmonize > 0:
+            z = self.sample(window, None, z, progress, strength=req.harmonize)
+        return z
 
     def head(self, frames: np.ndarray, latents: int) -> Tensor:
         """Latents (1, C, latents, h, w) of a clip's last 1 + 4 (latents - 1) frames, encoded as the start of a
@@ -390,7 +401,8 @@ class Pipeline:
         frames made so far (`roll`)."""
 
         def window(k: int, prefix: np.ndarray, j: int, n: int, made: int) -> np.ndarray:
-            return self.window(replace(req, seed=req.seed + k), j + n // TIME, self.encode(prefix), None, progress)
+            return self.window(replace(req, seed=req.seed + k), j + n // TIME, self.encode(prefix), None, progress,
+                               harmonize=True)
 
         return self.roll(clip, TIME * -(-new // TIME), window, progress)
 
@@ -432,7 +444,7 @@ class Pipeline:
             raise KinetoscopeError(f"--connect: clip B needs at least {1 + TIME} frames, got {len(b)}")
         ja, jb = self.context(a), min(CONTEXT, (len(b) - 1) // TIME)
         g = max(1, round((frames + 1) / TIME))
-        out = self.window(req, ja + g + jb, self.head(a, ja), self.tail(b, jb), progress)
+        out = self.window(req, ja + g + jb, self.head(a, ja), self.tail(b, jb), progress, harmonize=True)
         ctx, span = 1 + TIME * (ja - 1), 1 + TIME * jb
         end = ctx + TIME * g - 1  # out[end:] stands where b[:span] is
         return np.concatenate([a[:-ctx], fade(a[-ctx:], out[:ctx]), out[ctx:end], fade(out[end:], b[:span]), b[span:]])
@@ -457,7 +469,8 @@ class Pipeline:
         n, span = TIME * (latents - 1), 1 + TIME * j  # out[n:] stands where opening[:span] is
         best: tuple[float, np.ndarray] | None = None
         for k in range(tries):
-            out = self.window(replace(req, seed=req.seed + 1 + k), latents + j, opening_z, suffix, progress)
+            out = self.window(replace(req, seed=req.seed + 1 + k), latents + j, opening_z, suffix, progress,
+                              harmonize=True)
             clip = np.concatenate([out[span:n], fade(out[n:], out[:span])])
             wrap = loop_seam(clip)
             if best is None or wrap < best[0]:

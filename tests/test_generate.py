@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import finish, start, torchrun
 from kinetoscope.data.latents import build_cache, cache_dir, join_caches, load_cache
 from kinetoscope.diffusion.flow import resolution_shift
 from kinetoscope.errors import DataError
@@ -172,11 +173,8 @@ def test_dit_trains_on_two_data_sets_at_once(world, vae_run, dit_run, tmp_path):
 def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):
     """Two ranks, each half of the same global batch, follow one process's loss curve."""
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
-           "-m", "kinetoscope", "train", "dit", "--config", "tiny", "--data", str(world), "--vae", str(vae_run),
-           "-o", str(run), "-q"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    r = finish(start(torchrun(2, "-m", "kinetoscope", "train", "dit", "--config", "tiny", "--data", str(world),
+                              "--vae", str(vae_run), "-o", str(run), "-q")))  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     np.testing.assert_allclose(_losses(run), _losses(dit_run), rtol=2e-2)
 
@@ -253,6 +251,7 @@ def test_generate_image_and_rounding(dit_run, tmp_path):
     (["a ball", "--frames", "0"], "positive"),
     (["a ball", "--sampler", "rk9"], "sampler"),
     (["a ball", "--shift", "0"], "--shift 0.0 must be between"),
+    (["a ball", "--harmonize", "-0.1"], "--harmonize -0.1 must be in [0, 1)"),
     (["a ball", "--model", "/nonexistent"], "no model here"),
     (["a ball", "-o", "clip.avi"], "unknown suffix"),
     (["a ball", "--negative", "y" * 4001], "negative prompt has 4001 characters"),

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import finish, start, torchrun
 from kinetoscope.pipeline import Pipeline, Request
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.train.dit import PRESETS, DiTTrainConfig
@@ -25,17 +26,13 @@ from kinetoscope.train.dit import PRESETS, DiTTrainConfig
 STEPS = 20
 
 
-def _train(world: Path, run: Path, procs: int, *flags: str, port: int = 0, wait: bool = True, config: str = "tiny"):
+def _train(world: Path, run: Path, procs: int, *flags: str, wait: bool = True, config: str = "tiny"):
     base = ["-m", "kinetoscope", "train", "dit", "--config", config, "--steps", str(STEPS), "--data", str(world),
             "-o", str(run), "-q", *flags]  # fmt: skip
-    cmd = [sys.executable, *base] if procs == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs), "--master_port", str(port),
-         *base]  # fmt: skip
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)  # fmt: skip
+    p = start([sys.executable, *base] if procs == 1 else torchrun(procs, *base))
     if wait:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-3000:]
+        r = finish(p)
+        assert r.returncode == 0, r.stderr[-3000:]
     return p
 
 
@@ -60,7 +57,7 @@ def one(world) -> Path:
 
 def test_fsdp_on_two_processes_follows_one_process(world, one):
     run = world.parent / "fsdp2"
-    _train(world, run, 2, "--parallel", "fsdp", port=29631)
+    _train(world, run, 2, "--parallel", "fsdp")
     np.testing.assert_allclose(_losses(run), _losses(one), rtol=1e-3)
     assert json.loads((run / "sharded" / "latest.json").read_text()) == {"step": STEPS, "folder": "step-00000020",
                                                                          "world": 2}  # fmt: skip
@@ -70,7 +67,7 @@ def test_fsdp_on_two_processes_follows_one_process(world, one):
 
 def test_a_sharded_checkpoint_from_two_resumes_on_one_and_on_four(world, one):
     killed = world.parent / "killed"
-    p = _train(world, killed, 2, "--parallel", "fsdp", port=29632, wait=False)
+    p = _train(world, killed, 2, "--parallel", "fsdp", wait=False)
     latest = killed / "sharded" / "latest.json"
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -81,10 +78,10 @@ def test_a_sharded_checkpoint_from_two_resumes_on_one_and_on_four(world, one):
     p.wait()
     saved = json.loads(latest.read_text())
     assert saved["world"] == 2 and 9 <= saved["step"] < STEPS
-    for procs, port in ((1, 0), (4, 29633)):
+    for procs in (1, 4):
         run = world.parent / f"resume{procs}"
         shutil.copytree(killed, run)
-        _train(world, run, procs, "--parallel", "fsdp", "--resume", port=port)
+        _train(world, run, procs, "--parallel", "fsdp", "--resume")
         np.testing.assert_allclose(_losses(run), _losses(one), rtol=1e-3)
 
 

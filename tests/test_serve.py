@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import pytest
 import requests
 from PIL import Image
 
+from conftest import free_port
 from kinetoscope.media import probe, read_video
 from kinetoscope.serve.jobs import Limits, create_job
 from kinetoscope.serve.store import MAX_ATTEMPTS, JobStore
@@ -29,12 +29,6 @@ from kinetoscope.serve.store import MAX_ATTEMPTS, JobStore
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
 FAST = {"steps": 2}  # our extra field: two sampling steps keep a job well under a second
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")  # OpenAI's own shutdown notice
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from test_serve import FAST, Server, free_port
+from conftest import free_port
+from test_serve import FAST, Server
 
 PG_BIN = Path("/usr/lib/postgresql")
 pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")

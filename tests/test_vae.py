@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import finish, start, torchrun
 from kinetoscope.data.latents import vae_id
 from kinetoscope.errors import KinetoscopeError, SizeError
 from kinetoscope.evaluate.reconstruction import latent_seam
@@ -203,10 +204,8 @@ def test_killed_training_resumes_exactly(world, tmp_path):
 
 def test_torchrun_two_processes(world, tmp_path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "kinetoscope", "train", "vae", "--config", "tiny", "--data", str(world), "-o", str(run), "--steps", "4"]
-    r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = finish(start(torchrun(2, "-m", "kinetoscope", "train", "vae", "--config", "tiny", "--data", str(world),
+                              "-o", str(run), "--steps", "4")))  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(_losses(run)) == 4 and (run / "model.safetensors").exists()
 
