@@ -50,15 +50,23 @@ def finish(p: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedPro
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        tree = [p.pid, *_descendants(p.pid)]  # torchrun starts each worker in a session of its own
-        for sig in (signal.SIGABRT, signal.SIGKILL):
-            for pid in tree:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, sig)
-            time.sleep(3)
+        tree = kill_tree(p, signal.SIGABRT)
+        time.sleep(3)
+        kill_tree(p, signal.SIGKILL, tree)
         out, err = p.communicate()
         pytest.fail(f"{' '.join(p.args[2:6])} ... still running after {timeout:.0f} s; its stacks:\n{err[-8000:]}")
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def kill_tree(p: subprocess.Popen, sig: int, tree: list[int] | None = None) -> list[int]:
+    """Send SIG to a started command and every process below it (or to TREE, found before); returns the pids. A
+    process group is not enough: torchrun starts each worker in a session of its own, and killing torchrun alone
+    leaves its workers running."""
+    tree = tree or [p.pid, *_descendants(p.pid)]
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    return tree
 
 
 def _descendants(pid: int) -> list[int]:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import finish, start, torchrun
+from conftest import finish, kill_tree, start, torchrun
 from kinetoscope.pipeline import Pipeline, Request
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.train.dit import PRESETS, DiTTrainConfig
@@ -74,7 +74,7 @@ def test_a_sharded_checkpoint_from_two_resumes_on_one_and_on_four(world, one):
         if latest.exists() and json.loads(latest.read_text())["step"] >= 9:
             break
         time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGKILL)
+    kill_tree(p, signal.SIGKILL)  # torchrun and both workers: the whole job dies at once, as on a lost machine
     p.wait()
     saved = json.loads(latest.read_text())
     assert saved["world"] == 2 and 9 <= saved["step"] < STEPS
