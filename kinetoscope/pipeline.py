@@ -398,7 +398,7 @@ class Pipeline:
 
     def continue_from(self, req: Request, clip: np.ndarray, new: int, progress: bool) -> Iterator[np.ndarray]:
         """The clip, then `new` frames (rounded up to a multiple of 4) that follow it, each window given the last
-        frames made so far (`roll`)."""
+        frames made so far (`roll`) and harmonized."""
 
         def window(k: int, prefix: np.ndarray, j: int, n: int, made: int) -> np.ndarray:
             return self.window(replace(req, seed=req.seed + k), j + n // TIME, self.encode(prefix), None, progress,
@@ -439,7 +439,8 @@ class Pipeline:
 
     def connect(self, req: Request, a: np.ndarray, b: np.ndarray, frames: int, progress: bool) -> np.ndarray:
         """A, about `frames` new frames (4 g - 1) from A's last frame into B's first, then B: A's end given as the
-        window's prefix, B's start as its suffix, both faded into their decoded form at the joins."""
+        window's prefix, B's start as its suffix (the window harmonized), both faded into their decoded form at the
+        joins."""
         if len(b) < 1 + TIME:
             raise KinetoscopeError(f"--connect: clip B needs at least {1 + TIME} frames, got {len(b)}")
         ja, jb = self.context(a), min(CONTEXT, (len(b) - 1) // TIME)
@@ -451,12 +452,13 @@ class Pipeline:
 
     def loop(self, req: Request, image: np.ndarray | None, progress: bool, tries: int = LOOP_TRIES) -> np.ndarray:
         """A loop of `req.frames - 1` frames. A first window makes the loop's opening (from the image, if given); a
-        second holds that opening as its prefix and again as its suffix, so its end is generated to lead back into
-        its start. The loop is that window from just past the opening's first `span` frames to the end, with the
-        suffix faded into the opening's own frames: its last frame is the opening's frame span - 1, and its first
-        frame is what the window made next, so the seam is an ordinary step of one window. The small model does not
-        always close it smoothly, so the second window is drawn again with new seeds (at most `tries` in all) until
-        the wrap is at most LOOP_SEAM ordinary steps; the smoothest is kept, with a warning if none was."""
+        second holds that opening as its prefix and again as its suffix, so its end is generated to lead back into its
+        start. The loop is that window from just past the opening's first `span` frames to the end, with the suffix
+        faded into the opening's own frames: its last frame is the opening's frame span - 1, and its first frame is what
+        the window made next, so the seam is an ordinary step of one window once the window is harmonized
+        (`window_latent`). The small model does not always close it smoothly, so the second window is drawn again with
+        new seeds (at most `tries` in all) until the wrap is at most LOOP_SEAM ordinary steps; the smoothest is kept,
+        with a warning if none was."""
         if req.frames < 1 + 2 * TIME:
             raise KinetoscopeError(f"--loop needs at least {1 + 2 * TIME} frames, got {req.frames}")
         latents = 1 + (req.frames - 1) // TIME  # the loop is n = 4 (latents - 1) frames long
