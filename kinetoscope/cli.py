@@ -344,9 +344,9 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     m.add_argument("--connect", nargs=2, metavar=("A", "B"), help="a transition from clip A's end to clip B's start")
     m.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first (the "
                    "part that closes it is drawn up to 3 times, until the wrap is at most 1.5 ordinary frame steps)")
-    m.add_argument("--harmonize", type=float, metavar="T", help="--extend, --connect, --loop: each window that "
-                   "continues given frames is noised to T and denoised again whole, so the model draws the join "
-                   "itself (default 0.3; 0: off)")
+    m.add_argument("--harmonize", type=float, metavar="T", help="--extend, --connect, --loop and videos past 33 "
+                   "frames: each window that continues given frames is noised to T and denoised again whole, so the "
+                   "model draws the join itself (default 0.3; 0: off)")
     m.add_argument("--edit", metavar="CLIP", help="redo CLIP under the prompt (SDEdit); layout and motion stay")
     m.add_argument("--source-prompt", metavar="TEXT", help="with --edit: what CLIP shows; then only what the prompt "
                    "says differently changes (FlowEdit, masked), the rest of the clip stays as it was")

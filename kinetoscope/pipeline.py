@@ -68,7 +68,7 @@ class Request:
     sampler: str = "euler"
     shift: float | None = None  # the schedule's time shift (flow.shift_t); None: from the token count, as in training
     negative: str = ""  # what the video should not show: guidance pushes away from it instead of from no prompt
-    harmonize: float = HARMONIZE  # extend, connect, loop: t of a window's second, nothing-held pass (0: none)
+    harmonize: float = HARMONIZE  # t of the second, nothing-held pass of windows that continue given frames (0: none)
 
 
 @dataclass(frozen=True)
