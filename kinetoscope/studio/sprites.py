@@ -250,11 +250,10 @@ def _best_try(tries: Iterable[tuple[np.ndarray, np.ndarray]], color: str | None,
 
 def _frames(pipe: Pipeline, req: Request, inputs: Inputs) -> np.ndarray:
     """Every frame of one pipeline run, (T, H, W, 3) uint8. The loop mode's warning about an uneven wrap is not
-    passed on: a sprite closes its loop itself (`close_loop`), judges the result and reports its seams. Windows are
-    not harmonized: the sheets were measured without it (README, Game content) and keep the reference as drawn."""
+    passed on: a sprite closes its loop itself (`close_loop`), judges the result and reports its seams."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="--loop:")
-        return np.stack(list(pipe.run(replace(req, harmonize=0.0), inputs, progress=False)))
+        return np.stack(list(pipe.run(req, inputs, progress=False)))
 
 
 def _loop(pipe: Pipeline, req: Request, reference: np.ndarray, stride: int) -> np.ndarray:
