@@ -6,6 +6,7 @@ over every latent pixel (the plain loss) and weighted toward what moves (`motion
     python benchmarks/loss_probe.py --data discs|small|textured [--init] [--motion-weight 4] [--clips 1600] [--steps N]
     python benchmarks/loss_probe.py --data world [--init] [--motion-weight 4] [--clips 1000] [--steps 500]
     python benchmarks/loss_probe.py --data directions [--init] [--motion-weight 4] [--simple] [--lexical] [--steps N]
+    python benchmarks/loss_probe.py --data directions --mirror [--init] [--motion-weight 4] [--steps N]
 
 - discs: one disc of four colors moving left, right, up or down across a flat gray 64x64 frame, 33 frames;
   captions "a {color} ball moves {direction}" (the simplest data on which a direction word matters).
@@ -15,6 +16,9 @@ over every latent pixel (the plain loss) and weighted toward what moves (`motion
 - directions: the same world clips kept only when they look like the discs: one object, a static camera, and a motion
   with a direction word (rolls or slides left/right/up/down); the textured settings and the object's size stay.
   --simple captions them as the discs are; --lexical adds MiniLM's input embeddings to its tokens (LexicalText).
+- --mirror: each training batch is half clips and half their mirror images (the frames flipped left to right, then
+  encoded; the latent itself is not flip-symmetric) captioned with left and right swapped, so the two halves differ
+  only in which way things go and the word that says so. The probe clips are never mirrored.
 
 Latents come from the bundled VAE and are cached in /tmp; --init starts from the bundled DiT instead of from scratch.
 One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips. --save RUN keeps the trained DiT as a run
@@ -103,20 +107,36 @@ def load_data(pipe: Pipeline, kind: str, n: int, simple: bool = False) -> tuple[
     if cache.exists():
         lat, *captions = torch.load(cache)
         return lat, captions[-1 if simple else 0]
+    lat, caps = _make_data(pipe, kind, n)
+    torch.save((lat, *caps), cache)
+    return lat, caps[-1 if simple else 0]
+
+
+def load_mirrors(pipe: Pipeline, kind: str, n: int, simple: bool = False) -> tuple[torch.Tensor, list[str]]:
+    """`load_data`'s clips flipped left to right before encoding, with their captions' left and right swapped."""
+    cache = Path(f"/tmp/kinetoscope_loss_probe_{kind}_{n}_mirror.pt")
+    if not cache.exists():
+        lat, caps = _make_data(pipe, kind, n, mirror=True)
+        torch.save((lat, *caps), cache)
+    lat, *captions = torch.load(cache)
+    return lat, [mirror_caption(c) for c in captions[-1 if simple else 0]]
+
+
+def _make_data(pipe: Pipeline, kind: str, n: int, mirror: bool = False) -> tuple[torch.Tensor, list[list[str]]]:
+    """Render and encode n clips (flipped left to right first when mirror): latents and one list per caption kind."""
+    flip = (lambda f: np.ascontiguousarray(f[:, :, ::-1])) if mirror else (lambda f: f)
     if kind in DISCS:
         rng = np.random.default_rng(0)
         labels = [(str(rng.choice(list(DISC_COLORS))), str(rng.choice(list(DISC_DIRECTIONS)))) for _ in range(n)]
         clips = ((disc_clip(rng, c, d, textured=kind == "textured", small=kind == "small"), f"a {c} ball moves {d}")
                  for c, d in labels)  # fmt: skip
-        lat, *caps = zip(*((pipe.encode(f), cap) for f, cap in clips), strict=True)
+        lat, *caps = zip(*((pipe.encode(flip(f)), cap) for f, cap in clips), strict=True)
     else:
         make, tries = (world_clip, n) if kind == "world" else (direction_clip, 10 * n)  # ~1 in 5 world clips fits
         with Pool(2) as pool:
             kept = itertools.islice((c for c in pool.imap(make, range(tries), chunksize=8) if c is not None), n)
-            lat, *caps = zip(*((pipe.encode(c[0]), *c[1:]) for c in kept), strict=True)
-    lat, caps = torch.cat(lat), [list(c) for c in caps]  # (N, C, T', h, w) and one list per caption kind
-    torch.save((lat, *caps), cache)
-    return lat, caps[-1 if simple else 0]
+            lat, *caps = zip(*((pipe.encode(flip(c[0])), *c[1:]) for c in kept), strict=True)
+    return torch.cat(lat), [list(c) for c in caps]  # (N, C, T', h, w) and one list per caption kind
 
 
 class LexicalText(TextEncoder):
@@ -138,6 +158,11 @@ class LexicalText(TextEncoder):
 
 def swap_direction(caption: str) -> str:
     return re.sub(r"\b(left|right|up|down)\b", lambda m: OPPOSITE[m.group(1)], caption)
+
+
+def mirror_caption(caption: str) -> str:
+    """The caption of the clip seen in a mirror: left and right swapped, everything else kept."""
+    return re.sub(r"\b(left|right)\b", lambda m: OPPOSITE[m.group(1)], caption)
 
 
 def swap_color(caption: str) -> str:
@@ -171,8 +196,11 @@ def run(args: argparse.Namespace) -> dict:
     pipe = Pipeline(text=LexicalText() if args.lexical else None)
     t0 = time.perf_counter()
     lat, caps = load_data(pipe, args.data, args.clips, args.simple)
+    n, held = len(caps), len(caps) // 8
+    if args.mirror:  # rows n..2n are the mirror images of rows 0..n
+        mirrored, mirror_caps = load_mirrors(pipe, args.data, args.clips, args.simple)
+        lat, caps = torch.cat([lat, mirrored]), caps + mirror_caps
     data_s = time.perf_counter() - t0
-    held = len(caps) // 8
     rows = [i for i in range(held) if swap_direction(caps[i]) != caps[i]]
     txt = pipe.text(caps)
     probes = {"direction": pipe.text([swap_direction(caps[i]) for i in rows]),
@@ -195,7 +223,8 @@ def run(args: argparse.Namespace) -> dict:
             print(f"  step {step:4d}  {gaps}", file=sys.stderr, flush=True)
         if step == args.steps:
             break
-        b = torch.randint(held, len(caps), (batch,), generator=gen)
+        b = torch.randint(held, n, (batch // 2 if args.mirror else batch,), generator=gen)
+        b = torch.cat([b, b + n]) if args.mirror else b
         with torch.autocast("cpu", dtype=torch.bfloat16):
             ex = training_example(lat[b], gen)
             v = dit(ex.x_t, ex.t_frames, txt.select(b))
@@ -207,8 +236,8 @@ def run(args: argparse.Namespace) -> dict:
         config = {"kind": "dit", "model": pipe.config["model"], "vae": str(model_folders(None)[1].resolve()),
                   "init": "the bundled DiT" if args.init else None, "probe": vars(args)}
         save_checkpoint(Path(args.save), dit, config, {"step": args.steps})
-    settings = {"data": args.data, "clips": len(caps), "probe_clips": len(rows), "simple": args.simple,
-                "lexical": args.lexical, "init": args.init,
+    settings = {"data": args.data, "clips": n, "probe_clips": len(rows), "simple": args.simple,
+                "lexical": args.lexical, "mirror": args.mirror, "init": args.init,
                 "motion_weight": args.motion_weight, "steps": args.steps, "lr": args.lr, "batch": batch}  # fmt: skip
     return {"settings": settings, "curve": curve, "seconds": {"data": round(data_s, 1),
             "train": round(time.perf_counter() - t0, 1)}}  # fmt: skip
@@ -218,7 +247,7 @@ def report(res: dict) -> str:
     s = res["settings"]
     head = (f"### Loss probe: {s['data']} ({s['clips']} clips, {s['probe_clips']} probed), "
             f"{'from the bundled DiT' if s['init'] else 'from scratch'}, "
-            f"motion weight {s['motion_weight']}")  # fmt: skip
+            f"motion weight {s['motion_weight']}{', mirrored pairs' if s.get('mirror') else ''}")  # fmt: skip
     cols = " | ".join(f"{w} t={t}" for w in ("direction", "color") for t in PROBE_T)
     lines = [head, "", f"| step | {cols} |", "|---" * (1 + 2 * len(PROBE_T)) + "|"]
     for row in res["curve"]:
@@ -237,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--simple", action="store_true", help="directions: disc-style captions ('a red ball moves left')")
     ap.add_argument("--lexical", action="store_true", help="the text's input embeddings too (LexicalText)")
+    ap.add_argument("--mirror", action="store_true", help="half of each batch: its clips mirrored, left/right swapped")
     ap.add_argument("--init", action="store_true", help="start from the bundled DiT (default: from scratch)")
     ap.add_argument("--motion-weight", type=float, default=0.0, help="train with flow.motion_weights (0: plain)")
     ap.add_argument("--save", metavar="RUN", help="write the trained DiT here, a run folder (adherence.py --model RUN)")
@@ -247,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--clips must be at least 16 and --steps at least 0")
     if args.simple and args.data != "directions":
         ap.error("--simple recaptions the directions data only (the discs are captioned that way already)")
+    if args.mirror and args.data not in ("directions", "world"):
+        ap.error("--mirror is for the world's clips (directions, world)")
     started = machine()
     res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **run(args)}
     return write_result(res, args.output, report(res))

@@ -24,7 +24,7 @@ cat > "$WORK/base.json" <<JSON
  "log_every": 10, "parallel": "fsdp"}
 JSON
 rm -rf "$WORK/run"
-"$PY" -m torch.distributed.run --nproc_per_node 1 -m kinetoscope train dit --config "$WORK/base.json" \
+"$PY" -m torch.distributed.run --standalone --nproc_per_node 1 -m kinetoscope train dit --config "$WORK/base.json" \
   --data "$WORK/world" -o "$WORK/run" -q
 "$PY" - "$WORK/run/metrics.jsonl" <<'PYEOF'
 import json, statistics, sys

@@ -79,6 +79,20 @@ def test_loss_probe_directions_are_world_clips_with_one_directed_object(probe_mo
         assert simple.startswith("a ") and simple.split()[-1] in ("left", "right", "up", "down")
 
 
+def test_loss_probe_mirrors_are_the_clips_flipped_with_left_and_right_swapped(probe_module):
+    """--mirror's data: the frames flipped before encoding (the latent is not flip-symmetric), and the caption the
+    mirror would earn: left and right swapped, up, down and words that merely contain them ("bright") kept."""
+    mirror = probe_module.mirror_caption
+    assert mirror("a red ball rolls left, the camera pans right") == "a red ball rolls right, the camera pans left"
+    assert mirror("a bright cube slides up") == "a bright cube slides up"
+    pipe = Pipeline()
+    lat, (terse,) = probe_module._make_data(pipe, "world", 2, mirror=True)
+    frames, caption = probe_module.world_clip(1)
+    assert lat.shape[0] == 2 and terse[1] == caption  # load_mirrors swaps the words, _make_data keeps them
+    assert torch.equal(lat[1:], pipe.encode(np.ascontiguousarray(frames[:, :, ::-1])))
+    assert not torch.allclose(lat[1:], torch.flip(pipe.encode(frames), [-1]), atol=0.1)
+
+
 def test_lexical_text_adds_the_input_embeddings_after_the_contextual_tokens(probe_module):
     prompts = ["a red ball rolls left on a gray floor", "a yellow cube slides to the left under a blue sky", ""]
     enc = TextEncoder()
