@@ -22,17 +22,20 @@ over every latent pixel (the plain loss) and weighted toward what moves (`motion
 
 Latents come from the bundled VAE and are cached in /tmp; --init starts from the bundled DiT instead of from scratch.
 One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips. --save RUN keeps the trained DiT as a run
-folder that `kinetoscope generate --model RUN` and `benchmarks/adherence.py --model RUN` load.
+folder that `kinetoscope generate --model RUN` and `benchmarks/adherence.py --model RUN` load. The JSON is written at
+every probe (with "partial": how far), so a run stopped early keeps its curve.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -191,7 +194,8 @@ def probe(dit: DiT, lat: torch.Tensor, txt: TextEmbedding, swapped: TextEmbeddin
     return {"t": t, "plain": gap(plain), "moving": gap(moving)}
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, keep: Callable[[dict], None] = lambda part: None) -> dict:
+    """Train and probe as ARGS say; KEEP gets the curve so far at every probe, so a run stopped early keeps it."""
     torch.manual_seed(0)
     pipe = Pipeline(text=LexicalText() if args.lexical else None)
     t0 = time.perf_counter()
@@ -218,6 +222,7 @@ def run(args: argparse.Namespace) -> dict:
             for word, swapped in probes.items():
                 row[word] = [probe(dit, lat[index], txt.select(index), swapped, t) for t in PROBE_T]
             curve.append(row)
+            keep({"curve": curve, "partial": f"through step {step} of {args.steps}"})
             gaps = "  ".join(f"{w} " + " ".join(f"{p['plain']:+.2f}/{p['moving']:+.2f}" for p in row[w])
                              for w in probes)  # fmt: skip
             print(f"  step {step:4d}  {gaps}", file=sys.stderr, flush=True)
@@ -279,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--simple recaptions the directions data only (the discs are captioned that way already)")
     if args.mirror and args.data not in ("directions", "world"):
         ap.error("--mirror is for the world's clips (directions, world)")
-    started = machine()
-    res = {"command": shlex.join(["python", sys.argv[0], *argv]), **started, **run(args)}
+    head = {"command": shlex.join(["python", sys.argv[0], *argv]), **machine()}
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    res = {**head, **run(args, lambda part: out.write_text(json.dumps({**head, **part}, indent=1) + "\n"))}
     return write_result(res, args.output, report(res))
 
 

@@ -3,6 +3,7 @@ reads what the bundled DiT reads, and its data and text variants are what they s
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import subprocess
@@ -40,7 +41,7 @@ def test_loss_probe_reads_the_bundled_models_color_words(tmp_path):
     (row,) = res["curve"]
     assert res["settings"]["probe_clips"] == 4 and len(row["direction"]) == len(row["color"]) == 3
     assert row["color"][0]["plain"] > 1.0  # the bundled DiT reads color words: a wrong color costs loss
-    assert "Loss probe" in r.stdout
+    assert "Loss probe" in r.stdout and "partial" not in res  # the finished run's JSON replaced the partial one
     saved = Pipeline(run)  # --save: a run folder the pipeline loads, here v4's weights after 0 steps
     bundled = Pipeline().dit.state_dict()
     assert all(torch.allclose(v, bundled[k]) for k, v in saved.dit.state_dict().items())
@@ -91,6 +92,16 @@ def test_loss_probe_mirrors_are_the_clips_flipped_with_left_and_right_swapped(pr
     assert lat.shape[0] == 2 and terse[1] == caption  # load_mirrors swaps the words, _make_data keeps them
     assert torch.equal(lat[1:], pipe.encode(np.ascontiguousarray(frames[:, :, ::-1])))
     assert not torch.allclose(lat[1:], torch.flip(pipe.encode(frames), [-1]), atol=0.1)
+
+
+def test_loss_probe_keeps_its_curve_at_every_probe(probe_module):
+    """A probe run hands its curve so far to KEEP at each probe (main writes it as the JSON), so a run stopped for
+    time keeps what it measured."""
+    kept: list[dict] = []
+    args = argparse.Namespace(data="discs", clips=32, steps=0, lr=5e-4, simple=False, lexical=False, mirror=False,
+                              init=True, motion_weight=0.0, save=None)  # fmt: skip
+    res = probe_module.run(args, kept.append)
+    assert [k["partial"] for k in kept] == ["through step 0 of 0"] and kept[0]["curve"] == res["curve"]
 
 
 def test_lexical_text_adds_the_input_embeddings_after_the_contextual_tokens(probe_module):
