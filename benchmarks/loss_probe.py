@@ -35,7 +35,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -104,42 +104,48 @@ def direction_clip(k: int) -> tuple[np.ndarray, str, str] | None:
     return clip.frames, clip.terse, f"a {noun} moves {o['direction']}"
 
 
-def load_data(pipe: Pipeline, kind: str, n: int, simple: bool = False) -> tuple[torch.Tensor, list[str]]:
-    """Latents and captions of n clips; for `directions`, disc-style captions when simple (else the terse ones)."""
-    cache = Path(f"/tmp/kinetoscope_loss_probe_{kind}_{n}.pt")
-    if cache.exists():
-        lat, *captions = torch.load(cache)
-        return lat, captions[-1 if simple else 0]
-    lat, caps = _make_data(pipe, kind, n)
-    torch.save((lat, *caps), cache)
-    return lat, caps[-1 if simple else 0]
+def load_data(pipe: Pipeline, kind: str, n: int, simple: bool = False, mirror: bool = False
+              ) -> tuple[torch.Tensor, list[str]]:
+    """Latents and captions of n clips; for `directions`, disc-style captions when simple (else the terse ones). With
+    mirror, the same clips seen in a mirror: flipped left to right before encoding, left and right swapped in their
+    captions. A mirror cache is made from the same render as the plain one, and both are kept."""
+    caches = {flipped: Path(f"/tmp/kinetoscope_loss_probe_{kind}_{n}{'_mirror' if flipped else ''}.pt")
+              for flipped in (False, True)}  # fmt: skip
+    if not caches[mirror].exists():
+        for flipped, (lat, caps) in _make_data(pipe, kind, n, mirror).items():
+            torch.save((lat, *caps), caches[flipped])
+    lat, *captions = torch.load(caches[mirror])
+    caps = captions[-1 if simple else 0]
+    return lat, [mirror_caption(c) for c in caps] if mirror else caps
 
 
-def load_mirrors(pipe: Pipeline, kind: str, n: int, simple: bool = False) -> tuple[torch.Tensor, list[str]]:
-    """`load_data`'s clips flipped left to right before encoding, with their captions' left and right swapped."""
-    cache = Path(f"/tmp/kinetoscope_loss_probe_{kind}_{n}_mirror.pt")
-    if not cache.exists():
-        lat, caps = _make_data(pipe, kind, n, mirror=True)
-        torch.save((lat, *caps), cache)
-    lat, *captions = torch.load(cache)
-    return lat, [mirror_caption(c) for c in captions[-1 if simple else 0]]
-
-
-def _make_data(pipe: Pipeline, kind: str, n: int, mirror: bool = False) -> tuple[torch.Tensor, list[list[str]]]:
-    """Render and encode n clips (flipped left to right first when mirror): latents and one list per caption kind."""
-    flip = (lambda f: np.ascontiguousarray(f[:, :, ::-1])) if mirror else (lambda f: f)
+def _make_data(pipe: Pipeline, kind: str, n: int, mirror: bool = False
+               ) -> dict[bool, tuple[torch.Tensor, list[list[str]]]]:
+    """Render n clips once and encode them, and with mirror their mirror images too: {flipped: (latents, one list of
+    captions per caption kind)}; the captions are as rendered."""
     if kind in DISCS:
         rng = np.random.default_rng(0)
         labels = [(str(rng.choice(list(DISC_COLORS))), str(rng.choice(list(DISC_DIRECTIONS)))) for _ in range(n)]
         clips = ((disc_clip(rng, c, d, textured=kind == "textured", small=kind == "small"), f"a {c} ball moves {d}")
                  for c, d in labels)  # fmt: skip
-        lat, *caps = zip(*((pipe.encode(flip(f)), cap) for f, cap in clips), strict=True)
-    else:
-        make, tries = (world_clip, n) if kind == "world" else (direction_clip, 10 * n)  # ~1 in 5 world clips fits
-        with Pool(2) as pool:
-            kept = itertools.islice((c for c in pool.imap(make, range(tries), chunksize=8) if c is not None), n)
-            lat, *caps = zip(*((pipe.encode(flip(c[0])), *c[1:]) for c in kept), strict=True)
-    return torch.cat(lat), [list(c) for c in caps]  # (N, C, T', h, w) and one list per caption kind
+        return _encode(pipe, clips, mirror)
+    make, tries = (world_clip, n) if kind == "world" else (direction_clip, 10 * n)  # ~1 in 5 world clips fits
+    with Pool(2) as pool:
+        kept = itertools.islice((c for c in pool.imap(make, range(tries), chunksize=8) if c is not None), n)
+        return _encode(pipe, kept, mirror)
+
+
+def _encode(pipe: Pipeline, clips: Iterable[tuple], mirror: bool) -> dict[bool, tuple[torch.Tensor, list[list[str]]]]:
+    """(frames, caption, ...) items -> {flipped: (latents (N, C, T', h, w), one list per caption kind)}."""
+    lats: dict[bool, list[torch.Tensor]] = {False: [], True: []}
+    captions = []
+    for frames, *caps in clips:
+        lats[False].append(pipe.encode(frames))
+        if mirror:
+            lats[True].append(pipe.encode(np.ascontiguousarray(frames[:, :, ::-1])))
+        captions.append(caps)
+    kinds = [list(c) for c in zip(*captions, strict=True)]
+    return {flipped: (torch.cat(z), kinds) for flipped, z in lats.items() if z}
 
 
 class LexicalText(TextEncoder):
@@ -199,10 +205,11 @@ def run(args: argparse.Namespace, keep: Callable[[dict], None] = lambda part: No
     torch.manual_seed(0)
     pipe = Pipeline(text=LexicalText() if args.lexical else None)
     t0 = time.perf_counter()
+    if args.mirror:  # first: its render caches the plain clips too
+        mirrored, mirror_caps = load_data(pipe, args.data, args.clips, args.simple, mirror=True)
     lat, caps = load_data(pipe, args.data, args.clips, args.simple)
     n, held = len(caps), len(caps) // 8
     if args.mirror:  # rows n..2n are the mirror images of rows 0..n
-        mirrored, mirror_caps = load_mirrors(pipe, args.data, args.clips, args.simple)
         lat, caps = torch.cat([lat, mirrored]), caps + mirror_caps
     data_s = time.perf_counter() - t0
     rows = [i for i in range(held) if swap_direction(caps[i]) != caps[i]]

@@ -87,9 +87,11 @@ def test_loss_probe_mirrors_are_the_clips_flipped_with_left_and_right_swapped(pr
     assert mirror("a red ball rolls left, the camera pans right") == "a red ball rolls right, the camera pans left"
     assert mirror("a bright cube slides up") == "a bright cube slides up"
     pipe = Pipeline()
-    lat, (terse,) = probe_module._make_data(pipe, "world", 2, mirror=True)
+    made = probe_module._make_data(pipe, "world", 2, mirror=True)  # one render, both encodings
+    (lat, (terse,)), (plain, plain_caps) = made[True], made[False]
     frames, caption = probe_module.world_clip(1)
-    assert lat.shape[0] == 2 and terse[1] == caption  # load_mirrors swaps the words, _make_data keeps them
+    assert lat.shape[0] == 2 and terse[1] == caption  # load_data swaps the words, _make_data keeps them
+    assert plain_caps == [terse] and torch.equal(plain[1:], pipe.encode(frames))
     assert torch.equal(lat[1:], pipe.encode(np.ascontiguousarray(frames[:, :, ::-1])))
     assert not torch.allclose(lat[1:], torch.flip(pipe.encode(frames), [-1]), atol=0.1)
 
