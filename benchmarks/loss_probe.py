@@ -7,6 +7,7 @@ over every latent pixel (the plain loss) and weighted toward what moves (`motion
     python benchmarks/loss_probe.py --data world [--init] [--motion-weight 4] [--clips 1000] [--steps 500]
     python benchmarks/loss_probe.py --data directions [--init] [--motion-weight 4] [--simple] [--lexical] [--steps N]
     python benchmarks/loss_probe.py --data directions --mirror [--init] [--motion-weight 4] [--steps N]
+    python benchmarks/loss_probe.py --data directions --contrast 0.1 [--masks] [--init] [--motion-weight 4] [--steps N]
 
 - discs: one disc of four colors moving left, right, up or down across a flat gray 64x64 frame, 33 frames;
   captions "a {color} ball moves {direction}" (the simplest data on which a direction word matters).
@@ -19,6 +20,9 @@ over every latent pixel (the plain loss) and weighted toward what moves (`motion
 - --mirror: each training batch is half clips and half their mirror images (the frames flipped left to right, then
   encoded; the latent itself is not flip-symmetric) captioned with left and right swapped, so the two halves differ
   only in which way things go and the word that says so. The probe clips are never mirrored.
+- --masks: given-frame masks drawn as the trainer draws them (half the clips with some frames given), not none.
+- --contrast W: add W x `flow.contrast_loss`, the clip's caption against the same caption with its direction word
+  swapped (a second forward of the clips that have one), so the step's gradient asks for the word directly.
 
 Latents come from the bundled VAE and are cached in /tmp; --init starts from the bundled DiT instead of from scratch.
 One process, bf16 autocast, AdamW at a constant lr, batches of 24-32 clips. --save RUN keeps the trained DiT as a run
@@ -43,18 +47,18 @@ import numpy as np
 import torch
 from common import machine, write_result
 
-from kinetoscope.diffusion.flow import flow_loss, motion_weights, training_example
+from kinetoscope.diffusion.flow import contrast_loss, flow_loss, motion_weights, sample_given, training_example
 from kinetoscope.models.dit import PRESETS, DiT
 from kinetoscope.models.text import TextEmbedding, TextEncoder
 from kinetoscope.pipeline import Pipeline, model_folders
 from kinetoscope.train.common import save_checkpoint
 from kinetoscope.world import render, sample_spec
 from kinetoscope.world.canvas import make_camera, render_background
+from kinetoscope.world.captions import OPPOSITE, swap_directions
 from kinetoscope.world.vocab import COLORS, SETTINGS
 
 DISC_COLORS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 40)}
 DISC_DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 PROBE_T = (0.5, 0.8, 0.95)
 DISCS = ("discs", "textured", "small")  # the data kinds made of disc clips
 FRAMES, WORLD_SEED = 33, 77
@@ -165,10 +169,6 @@ class LexicalText(TextEncoder):
                              ctx.pooled)  # fmt: skip
 
 
-def swap_direction(caption: str) -> str:
-    return re.sub(r"\b(left|right|up|down)\b", lambda m: OPPOSITE[m.group(1)], caption)
-
-
 def mirror_caption(caption: str) -> str:
     """The caption of the clip seen in a mirror: left and right swapped, everything else kept."""
     return re.sub(r"\b(left|right)\b", lambda m: OPPOSITE[m.group(1)], caption)
@@ -212,9 +212,12 @@ def run(args: argparse.Namespace, keep: Callable[[dict], None] = lambda part: No
     if args.mirror:  # rows n..2n are the mirror images of rows 0..n
         lat, caps = torch.cat([lat, mirrored]), caps + mirror_caps
     data_s = time.perf_counter() - t0
-    rows = [i for i in range(held) if swap_direction(caps[i]) != caps[i]]
+    rows = [i for i in range(held) if swap_directions(caps[i]) != caps[i]]
     txt = pipe.text(caps)
-    probes = {"direction": pipe.text([swap_direction(caps[i]) for i in rows]),
+    if args.contrast:  # every clip's caption with its direction word swapped; rows without one are not contrasted
+        contrast_txt = pipe.text([swap_directions(c) for c in caps])
+        directed = torch.tensor([swap_directions(c) != c for c in caps])  # (N,)
+    probes = {"direction": pipe.text([swap_directions(caps[i]) for i in rows]),
               "color": pipe.text([swap_color(caps[i]) for i in rows])}  # fmt: skip
     index = torch.tensor(rows)
     dit = DiT(PRESETS["small"])
@@ -238,9 +241,15 @@ def run(args: argparse.Namespace, keep: Callable[[dict], None] = lambda part: No
         b = torch.randint(held, n, (batch // 2 if args.mirror else batch,), generator=gen)
         b = torch.cat([b, b + n]) if args.mirror else b
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            ex = training_example(lat[b], gen)
+            given = sample_given(len(b), lat.shape[2], gen) if args.masks else None  # (B, T') or none given
+            ex = training_example(lat[b], gen, given=given)
             v = dit(ex.x_t, ex.t_frames, txt.select(b))
-            loss = flow_loss(v, ex.target, ex.given, motion_weights(lat[b], args.motion_weight))
+            w = motion_weights(lat[b], args.motion_weight)  # (B, 1, T', h, w)
+            loss = flow_loss(v, ex.target, ex.given, w)
+            if args.contrast and directed[b].any():
+                d = directed[b]
+                v_swapped = dit(ex.x_t[d], ex.t_frames[d], contrast_txt.select(b[d]))
+                loss = loss + args.contrast * contrast_loss(v[d], v_swapped, ex.target[d], ex.given[d], w[d]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -250,7 +259,8 @@ def run(args: argparse.Namespace, keep: Callable[[dict], None] = lambda part: No
         save_checkpoint(Path(args.save), dit, config, {"step": args.steps})
     settings = {"data": args.data, "clips": n, "probe_clips": len(rows), "simple": args.simple,
                 "lexical": args.lexical, "mirror": args.mirror, "init": args.init,
-                "motion_weight": args.motion_weight, "steps": args.steps, "lr": args.lr, "batch": batch}  # fmt: skip
+                "motion_weight": args.motion_weight, "contrast": args.contrast, "masks": args.masks,
+                "steps": args.steps, "lr": args.lr, "batch": batch}  # fmt: skip
     return {"settings": settings, "curve": curve, "seconds": {"data": round(data_s, 1),
             "train": round(time.perf_counter() - t0, 1)}}  # fmt: skip
 
@@ -259,7 +269,9 @@ def report(res: dict) -> str:
     s = res["settings"]
     head = (f"### Loss probe: {s['data']} ({s['clips']} clips, {s['probe_clips']} probed), "
             f"{'from the bundled DiT' if s['init'] else 'from scratch'}, "
-            f"motion weight {s['motion_weight']}{', mirrored pairs' if s.get('mirror') else ''}")  # fmt: skip
+            f"motion weight {s['motion_weight']}{', mirrored pairs' if s.get('mirror') else ''}"
+            f"{f', contrast {c}' if (c := s.get('contrast')) else ''}"
+            f"{', given-frame masks' if s.get('masks') else ''}")  # fmt: skip
     cols = " | ".join(f"{w} t={t}" for w in ("direction", "color") for t in PROBE_T)
     lines = [head, "", f"| step | {cols} |", "|---" * (1 + 2 * len(PROBE_T)) + "|"]
     for row in res["curve"]:
@@ -281,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", action="store_true", help="half of each batch: its clips mirrored, left/right swapped")
     ap.add_argument("--init", action="store_true", help="start from the bundled DiT (default: from scratch)")
     ap.add_argument("--motion-weight", type=float, default=0.0, help="train with flow.motion_weights (0: plain)")
+    ap.add_argument("--contrast", type=float, default=0.0,
+                    help="add this weight x flow.contrast_loss against the caption with its direction swapped")
+    ap.add_argument("--masks", action="store_true", help="given-frame masks as `kinetoscope train dit` draws them")
     ap.add_argument("--save", metavar="RUN", help="write the trained DiT here, a run folder (adherence.py --model RUN)")
     ap.add_argument("-o", "--output", default="benchmarks/results/loss_probe.json")
     args = ap.parse_args(argv)

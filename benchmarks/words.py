@@ -27,9 +27,9 @@ from kinetoscope.diffusion.flow import interpolate, velocity_target
 from kinetoscope.evaluate.adherence import draw_cases
 from kinetoscope.evaluate.modes import FPS, FRAMES, HEIGHT, WIDTH, other_color
 from kinetoscope.pipeline import Pipeline
+from kinetoscope.world.captions import OPPOSITE
 
 LEVELS = (0.3, 0.5, 0.7, 0.9)  # noise levels t the loss is read at
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
 
 def swapped(prompt: str, kind: str, color: str) -> str | None:

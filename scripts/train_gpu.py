@@ -55,7 +55,7 @@ from kinetoscope.data.latents import CAPTION_KINDS, LatentCache  # noqa: E402
 from kinetoscope.data.shards import ClipRecord  # noqa: E402
 from kinetoscope.diffusion.flow import resolution_shift  # noqa: E402
 from kinetoscope.models.text import TextEmbedding, TextEncoder, model_folder  # noqa: E402
-from kinetoscope.train.dit import make_batch, plan_step  # noqa: E402
+from kinetoscope.train.dit import WrongCaptions, make_batch, plan_step, step_loss, with_wrong_captions  # noqa: E402
 from kinetoscope.train.vae import step_shape  # noqa: E402
 from kinetoscope.world import canvas, render, sample_spec  # noqa: E402
 
@@ -68,14 +68,17 @@ SCALE = dict(FULL)
 DIT_SIZES, DIT_FPS = ((64, 64), (112, 64), (64, 112)), (16,)
 TEXT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU only for a dry run (--dry-run)
-DITS = {  # name -> (model preset, init from the bundle's DiT?, peak lr, warmup steps, motion weight, temporal weight)
-    "small": ("small", True, 5e-4, 100, 0.0, 0.0),
-    "small_motion": ("small", True, 5e-4, 100, 4.0, 0.0),  # the loss moved onto what moves (flow.motion_weights)
-    "small_temporal": ("small", True, 5e-4, 100, 4.0, 1.0),  # and flicker charged (flow.temporal_loss)
-    "small_temporal3": ("small", True, 5e-4, 100, 4.0, 3.0),  # flicker charged three times as much
-    "medium": ("medium", False, 8e-4, 150, 0.0, 0.0),
-    "direction": ("small", True, 3e-4, 50, 0.0, 0.0),  # --direction: the bundle's DiT on static-camera physics clips
-    "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0),  # the same, motion-weighted (README, loss_probe's table)
+MINILM = Path("/tmp/minilm")  # where the trimmed text encoder is rebuilt, for the cache and the contrast's captions
+DITS = {  # name -> (model preset, init from the bundle DiT?, peak lr, warmup steps, motion, temporal, contrast weight)
+    "small": ("small", True, 5e-4, 100, 0.0, 0.0, 0.0),
+    "small_motion": ("small", True, 5e-4, 100, 4.0, 0.0, 0.0),  # the loss moved onto what moves (flow.motion_weights)
+    "small_temporal": ("small", True, 5e-4, 100, 4.0, 1.0, 0.0),  # and flicker charged (flow.temporal_loss)
+    "small_temporal3": ("small", True, 5e-4, 100, 4.0, 3.0, 0.0),  # flicker charged three times as much
+    "small_contrast": ("small", True, 5e-4, 100, 4.0, 1.0, 0.1),  # and direction words contrasted (flow.contrast_loss)
+    "medium": ("medium", False, 8e-4, 150, 0.0, 0.0, 0.0),
+    "direction": ("small", True, 3e-4, 50, 0.0, 0.0, 0.0),  # --direction: the bundle's DiT on static-camera physics
+    "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0, 0.0),  # the same, motion-weighted (loss_probe's table)
+    "direction_contrast": ("small", True, 3e-4, 50, 4.0, 0.0, 0.1),  # and contrasted (README, "Contrast")
 }
 
 
@@ -283,7 +286,7 @@ def train_vae_gpu(clips: list[np.ndarray], folder: Path, init: Path, deadline: f
     return run
 
 
-def trimmed_text_encoder(folder: Path, dest: Path = Path("/tmp/minilm")) -> tuple[TextEncoder, set[int]]:
+def trimmed_text_encoder(folder: Path, dest: Path = MINILM) -> tuple[TextEncoder, set[int]]:
     """MiniLM rebuilt in DEST from FOLDER's trimmed copy, and the token ids it kept (the other rows are zero)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in TEXT_FILES:
@@ -348,28 +351,32 @@ class DiTBatches(torch.utils.data.Dataset):
 
     def __init__(self, cfg, cache, buckets, tokens):
         self.cfg, self.cache, self.buckets, self.tokens = cfg, cache, buckets, tokens
+        self.wrong = None  # a worker's WrongCaptions (its own text encoder), made on its first contrasted batch
 
     def __len__(self) -> int:
         return 10**7
 
     def __getitem__(self, step: int):
         key, clips = plan_step(self.cfg, self.buckets, self.tokens, step)
-        x_t, t, txt, target, given = make_batch(self.cfg, self.cache, clips, step, 0, resolution_shift(self.tokens[key]))
-        return key, x_t, t, (txt.tokens, txt.mask, txt.pooled), target, given
+        if self.cfg.contrast_weight and self.wrong is None:
+            self.wrong = WrongCaptions(self.cache, TextEncoder(MINILM))  # the trimmed MiniLM build_cache made
+        batch = make_batch(self.cfg, self.cache, clips, step, 0, resolution_shift(self.tokens[key]))
+        x_t, t, txt, target, given, rows = with_wrong_captions(batch, self.wrong)
+        return key, x_t, t, (txt.tokens, txt.mask, txt.pooled), target, given, torch.tensor(rows, dtype=torch.long)
 
 
 def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out: Path) -> None:
     """Train DiT NAME (DITS) on the cached latents until DEADLINE; write its run to /tmp/runs/NAME."""
-    from kinetoscope.diffusion.flow import TrainingExample, training_loss
     from kinetoscope.models.dit import PRESETS as MODELS
     from kinetoscope.models.dit import DiT
     from kinetoscope.train.common import init_weights, save_checkpoint
     from kinetoscope.train.dit import PRESETS, tokens_of
 
-    preset, from_bundle, peak, warmup, motion, temporal = DITS[name]
+    preset, from_bundle, peak, warmup, motion, temporal, contrast = DITS[name]
     cache = torch.load(cache_file, weights_only=False)
     cfg = replace(PRESETS["small"], model=preset, lr=peak, warmup=warmup, tokens=SCALE["dit_tokens"],
-                  max_batch=SCALE["dit_batch"], seed=7, motion_weight=motion, temporal_weight=temporal)
+                  max_batch=SCALE["dit_batch"], seed=7, motion_weight=motion, temporal_weight=temporal,
+                  contrast_weight=contrast)
     model_cfg = replace(MODELS[preset], latent=cache.z[0].shape[0])
     torch.manual_seed(cfg.seed)
     dit = DiT(model_cfg)
@@ -387,7 +394,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
     sched = Schedule(cfg.lr, cfg.warmup, deadline)
     log = open(out / f"{name}_metrics.jsonl", "w")
     step, t_log, seen = 0, time.time(), 0
-    for step, (key, x_t, t, txt, target, given) in enumerate(loader):
+    for step, (key, x_t, t, txt, target, given, rows) in enumerate(loader):
         if sched.done(step):
             break
         x_t, t, target, given = (v.to(DEVICE, non_blocking=True) for v in (x_t, t, target, given))
@@ -396,7 +403,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
             g["lr"] = sched.lr(step)
         with torch.autocast(DEVICE, dtype=torch.bfloat16):
             v = dit(x_t, t, txt)
-        loss = training_loss(v, TrainingExample(x_t, t, target, given), cfg.motion_weight, cfg.temporal_weight)
+        loss, costs = step_loss(cfg, v, x_t, t, target, given, rows.tolist())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
@@ -404,7 +411,8 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
         seen += x_t.shape[0] * tokens[tuple(int(k) for k in key)]
         if step % 100 == 0:
             sec = time.time() - t_log
-            row = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"], "tokens_per_s": seen / sec}
+            row = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
+                   "tokens_per_s": seen / sec, "contrast": float(costs.mean()) if len(costs) else None}
             t_log, seen = time.time(), 0
             log.write(json.dumps(row) + "\n")
             log.flush()

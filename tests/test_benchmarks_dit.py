@@ -100,10 +100,11 @@ def test_loss_probe_keeps_its_curve_at_every_probe(probe_module):
     """A probe run hands its curve so far to KEEP at each probe (main writes it as the JSON), so a run stopped for
     time keeps what it measured."""
     kept: list[dict] = []
-    args = argparse.Namespace(data="discs", clips=32, steps=0, lr=5e-4, simple=False, lexical=False, mirror=False,
-                              init=True, motion_weight=0.0, save=None)  # fmt: skip
-    res = probe_module.run(args, kept.append)
-    assert [k["partial"] for k in kept] == ["through step 0 of 0"] and kept[0]["curve"] == res["curve"]
+    args = argparse.Namespace(data="discs", clips=32, steps=1, lr=5e-4, simple=False, lexical=False, mirror=False,
+                              init=True, motion_weight=0.0, contrast=0.1, masks=True, save=None)  # fmt: skip
+    res = probe_module.run(args, kept.append)  # one step with the contrast: every disc caption names a direction
+    assert [k["partial"] for k in kept] == ["through step 0 of 1"] and kept[0]["curve"] == res["curve"]
+    assert res["settings"]["contrast"] == 0.1
 
 
 def test_lexical_text_adds_the_input_embeddings_after_the_contextual_tokens(probe_module):

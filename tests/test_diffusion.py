@@ -15,6 +15,7 @@ from kinetoscope.diffusion import (
     MASK_KINDS,
     SAMPLERS,
     classifier_free,
+    contrast_loss,
     data_from_velocity,
     edit_mask,
     flow_edit,
@@ -290,6 +291,23 @@ def test_flow_loss_weighs_each_latent_pixel():
     w[..., 0, 0] = 4.0  # one pixel of four carries the whole weight
     expected = (v[..., 0, 0].square() * 4.0).sum(dim=(1, 2)) / (4 * 3 * 4)
     assert flow_loss(v, target, given, w).item() == pytest.approx(expected.mean().item(), rel=1e-5)
+
+
+def test_contrast_loss_is_a_two_way_classifier_on_the_loss_gap():
+    none = torch.zeros(3, 2, dtype=torch.bool)
+    target = torch.zeros(3, 4, 2, 2, 2)
+    v = torch.ones_like(target)  # every sample's loss is 1
+    assert contrast_loss(v, v, target, none).tolist() == pytest.approx([math.log(2)] * 3)  # the word unread: log 2
+    swapped = v * math.sqrt(1.05)  # the swap costs 5% of the loss: logit 1 at scale 0.05
+    assert contrast_loss(v, swapped, target, none).mean().item() == pytest.approx(math.log1p(math.exp(-1.0)), rel=1e-5)
+    assert contrast_loss(v, v * 2, target, none).max().item() < 1e-20  # read: nothing left to push
+    v_pred, v_swapped = v.clone().requires_grad_(), v.clone().requires_grad_()
+    contrast_loss(v_pred, v_swapped, target, none).sum().backward()
+    assert v_pred.grad.gt(0).all() and v_swapped.grad.lt(0).all()  # descent: the caption's v to the target, the swap's off
+    first = torch.tensor([[True, False]] * 3)
+    moved = v_swapped.detach().clone()
+    moved[:, :, 0] += 100.0  # a given frame's error counts for neither caption
+    assert contrast_loss(v, moved, target, first).tolist() == pytest.approx([math.log(2)] * 3)
 
 
 def test_temporal_loss_charges_error_that_changes_between_frames():

@@ -24,7 +24,8 @@ from kinetoscope.models.dit import DiT, DiTConfig
 from kinetoscope.models.text import PromptError, TextEncoder
 from kinetoscope.pipeline import Pipeline, Request
 from kinetoscope.train.common import init_weights, load_checkpoint, save_checkpoint
-from kinetoscope.train.dit import tokens_of
+from kinetoscope.train.dit import PRESETS as DIT_PRESETS
+from kinetoscope.train.dit import step_loss, tokens_of
 from kinetoscope.train.vae import load_vae
 
 KINETOSCOPE = [sys.executable, "-m", "kinetoscope"]
@@ -177,6 +178,40 @@ def test_torchrun_matches_one_process(world, vae_run, dit_run, tmp_path):
                               "--vae", str(vae_run), "-o", str(run), "-q")))  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     np.testing.assert_allclose(_losses(run), _losses(dit_run), rtol=2e-2)
+
+
+def test_contrast_adds_its_term_to_the_first_step(world, vae_run, dit_run, tmp_path):
+    """contrast_weight: the rows whose caption names a direction also run under the swapped caption; the first
+    step's loss is the plain run's plus weight x cost x rows / batch, and the log counts them."""
+    tiny = {"model": "tiny", "steps": 6, "tokens": 256, "max_batch": 8, "warmup": 2, "save_every": 3, "log_every": 1}
+    config = tmp_path / "contrast.json"
+    config.write_text(json.dumps({**tiny, "contrast_weight": 2.0}))
+    base = ["train", "dit", "--config", config, "--data", world, "--vae", vae_run, "-q"]
+    r = _run(*base, "-o", tmp_path / "one")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(ln) for ln in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    plain = [json.loads(ln) for ln in (dit_run / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["contrasted"] for r in rows) > 0 and all(0 < r["contrast"] < 3 for r in rows if r["contrasted"])
+    first, before = rows[0], plain[0]
+    extra = 2.0 * (first["contrast"] or 0.0) * first["contrasted"] / first["batch"]
+    assert first["loss"] == pytest.approx(before["loss"] + extra, rel=1e-2)
+
+
+def test_the_contrast_splits_over_ranks_as_one_process():
+    """step_loss sums the contrast over a rank's directed rows and divides by the rank's batch, so the mean over
+    ranks (what DDP's gradient averaging and the log compute) is one process's loss, however the directed rows fall
+    (here all four on the first rank; the torchrun machinery itself is test_torchrun_matches_one_process's)."""
+    g = torch.Generator().manual_seed(3)
+    cfg = replace(DIT_PRESETS["tiny"], contrast_weight=0.5, motion_weight=4.0)
+    x_t, target = torch.randn(8, 4, 3, 4, 4, generator=g), torch.randn(8, 4, 3, 4, 4, generator=g)
+    t, given = torch.rand(8, 1, generator=g).expand(8, 3), torch.zeros(8, 3, dtype=torch.bool)
+    v, wrong = torch.randn(8, 4, 3, 4, 4, generator=g), torch.randn(4, 4, 3, 4, 4, generator=g)
+    rows = [0, 1, 2, 3]
+    one, costs = step_loss(cfg, torch.cat([v, wrong]), x_t, t, target, given, rows)
+    first, _ = step_loss(cfg, torch.cat([v[:4], wrong]), x_t[:4], t[:4], target[:4], given[:4], rows)
+    second, none = step_loss(cfg, v[4:], x_t[4:], t[4:], target[4:], given[4:], [])
+    assert len(costs) == 4 and len(none) == 0 and costs.min() > 0
+    assert ((first + second) / 2).item() == pytest.approx(one.item(), rel=1e-6)
 
 
 def test_export_bundle_generates_the_same(dit_run, tmp_path):

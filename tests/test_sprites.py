@@ -196,23 +196,29 @@ def test_an_action_that_never_keeps_the_color_climbs_every_rung_of_tries():
 
 
 def test_a_sheet_whose_actions_disagree_is_drawn_again_from_the_next_reference(tmp_path, capsys):
-    """Seed 6 at 32 px and 2 steps (bundle v6, harmonized loops): from the best reference still of a blue robot, walk
-    reads black and idle and jump blue; from the second best all three read blue, and that sheet is the one written
-    (its actions count on the bar too)."""
+    """At 32 px and 2 steps the bundled model often draws a sheet whose actions read different colors. The case: the
+    first seed from 6 whose best reference still gives a sheet that disagrees and whose second best gives one that
+    agrees; make_sprites writes the second (its actions count on the bar too). The seed is searched, not pinned: which
+    seed it is depends on the CPU's bf16 kernels (6 on the Intel Xeon that pinned it, 10 on an AMD EPYC; both first)."""
     from tqdm import tqdm
 
     from kinetoscope.pipeline import Pipeline
 
     pipe, quiet = Pipeline(), tqdm(disable=True)
-    o = SpriteOptions(size=32, steps=2, seed=6, actions=("idle", "walk", "jump"), progress=True)
-    first = reference_stills(pipe, "a blue robot", o)[0]
-
-    def read(animations: list[Animation]) -> list[str | None]:
-        return [colors_of(a.frames, o.fps)[0] for a in animations]
-
-    assert len(set(read(_sheet(pipe, "a blue robot", first, o, quiet)[0]))) > 1  # the case this test pins
+    for seed in (6, 10, 7, 8, 9, *range(11, 26)):
+        o = SpriteOptions(size=32, steps=2, seed=seed, actions=("idle", "walk", "jump"), progress=True)
+        first, second = reference_stills(pipe, "a blue robot", o)[:2]
+        if len(set(_sheet(pipe, "a blue robot", first, o, quiet)[1])) == 1:
+            continue
+        agreed = _sheet(pipe, "a blue robot", second, o, quiet)[1]
+        if len(set(agreed)) == 1 and agreed[0]:
+            break
+    else:
+        pytest.fail("no seed in 6..25 draws a disagreeing sheet and then an agreeing one")
+    capsys.readouterr()
     sheet = make_sprites("a blue robot", tmp_path / "robot.png", o, pipe)
-    assert [a.name for a in sheet.animations] == ["idle", "walk", "jump"] and read(sheet.animations) == ["blue"] * 3
+    assert [a.name for a in sheet.animations] == ["idle", "walk", "jump"]
+    assert [colors_of(a.frames, o.fps)[0] for a in sheet.animations] == agreed
     total = REFERENCE_TRIES + 2 * len(o.actions)  # both sheets' actions were drawn
     assert f"{total}/{total}" in capsys.readouterr().err
 

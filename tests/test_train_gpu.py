@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kinetoscope.data.crops import CropMix
-from kinetoscope.models.text import TextEncoder
+from kinetoscope.data.latents import CAPTION_KINDS, LatentCache
+from kinetoscope.data.shards import ClipRecord
+from kinetoscope.models.text import TextEncoder, model_folder
 from kinetoscope.train.common import lr_at
+from kinetoscope.train.dit import PRESETS
 from kinetoscope.world import canvas, render, sample_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +86,31 @@ def test_schedule_sizes_itself_to_the_deadline(gpu, monkeypatch):
     sched.lr(30)  # 25 steps took 12.5 s; 85 s are left: 170 more
     assert sched.total == 30 + 170
     assert sched.lr(sched.total - 1) < 1e-6 and sched.done(sched.total) and not sched.done(sched.total - 1)
+
+
+def test_dit_batches_carry_the_contrasts_wrong_captions(gpu, monkeypatch):
+    """A contrast DiT's loader item: the directed samples again at its end, the same noised latents under their
+    swapped captions, encoded by the text encoder at MINILM (the trimmed one on the GPU machine)."""
+    monkeypatch.setattr(gpu, "MINILM", model_folder())
+    text = TextEncoder()
+    caps = [{"terse": "a red ball rolls left", "detailed": "A red ball rolls to the left."},
+            {"terse": "a blue cube spins", "detailed": "A blue cube spins in place."}]  # fmt: skip
+    emb = {k: text([c[k] for c in caps]) for k in CAPTION_KINDS}
+    cache = LatentCache([ClipRecord(f"memory/{i}", 9, 16, 64, 64, c, "world") for i, c in enumerate(caps)],
+                        [torch.randn(8, 3, 8, 8) for _ in caps],
+                        {k: [e.tokens[j][e.mask[j]] for j in range(2)] for k, e in emb.items()},
+                        {k: [e.pooled[j] for j in range(2)] for k, e in emb.items()}, text([""]))  # fmt: skip
+    cfg = replace(PRESETS["tiny"], contrast_weight=0.1, caption_dropout=0.0)
+    batches = gpu.DiTBatches(cfg, cache, {(3, 8, 8): [0, 1]}, {(3, 8, 8): 48})
+    seen = 0
+    for step in range(4):
+        _, x_t, t, (tokens, mask, pooled), target, given, rows = batches[step]
+        b = len(target)
+        assert len(x_t) == len(t) == len(pooled) == b + len(rows)
+        assert torch.equal(x_t[b:], x_t[rows]) and torch.equal(t[b:], t[rows])
+        assert all(not torch.equal(pooled[b + k], pooled[j]) for k, j in enumerate(rows.tolist()))
+        seen += len(rows)
+    assert seen > 0
 
 
 def test_split_weights_come_back_whole(gpu, tmp_path):

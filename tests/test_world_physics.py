@@ -13,6 +13,7 @@ from kinetoscope.errors import SizeError
 from kinetoscope.world import ClipSpec, render
 from kinetoscope.world.physics import ballistic, elastic_1d, pendulum
 from kinetoscope.world.canvas import BackgroundCache, make_camera
+from kinetoscope.world.captions import OPPOSITE, swap_directions
 from kinetoscope.world.vocab import COLORS, is_held_out
 
 
@@ -163,6 +164,20 @@ def test_captions_name_colors_and_vary():
             assert name in c.terse and name in c.detailed
         assert c.detailed.endswith(".") and len(c.detailed) > len(c.terse)
     assert len(tereses) > 15  # wording and order vary
+
+
+def test_swapped_directions_reverse_every_move_and_nothing_else():
+    assert swap_directions("a red ball moves up on grass, the camera pans left") == (
+        "a red ball moves down on grass, the camera pans right")
+    assert swap_directions("A cube slides down and rolls to the right.") == "A cube slides up and rolls to the left."
+    for still in ("a man sits down", "she jumps up", "a ball shrinks down", "rightly so", ""):
+        assert swap_directions(still) == still
+    for c in clips(40, frames=9):  # the clip's own direction words are the ones that swap; twice is the caption
+        for text in (c.terse, c.detailed):
+            assert swap_directions(swap_directions(text)) == text
+            moves = [o["direction"] for o in c.script["objects"] if o["direction"] in ("left", "right")]
+            if moves and f"rolls {moves[0]}" in text:
+                assert f"rolls {OPPOSITE[moves[0]]}" in swap_directions(text)
 
 
 def test_objects_use_vocabulary_colors():

@@ -100,6 +100,11 @@ def pad_tokens(toks: list[Tensor], pooled: Tensor) -> TextEmbedding:
     return TextEmbedding(tokens, mask, pooled.float())
 
 
+def caption_of(rec: ClipRecord, kind: str) -> str:
+    """The clip's caption of one kind as cached: the terse one where it has none of that kind."""
+    return rec.captions.get(kind) or rec.captions.get("terse") or ""
+
+
 def cache_dir(root: Path, vae: VAE) -> Path:
     return root / f"latents-{vae_id(vae)}"
 
@@ -133,7 +138,7 @@ def build_cache(root: str | Path, vae: VAE, text: TextEncoder | None = None, pro
                 tensors[f"z.{i}"] = vae.encode(x)[0].float().contiguous()  # (C, T', H', W')
             bar.update(1)
         for kind in CAPTION_KINDS:
-            caps = [rec.captions.get(kind) or rec.captions.get("terse") or "" for rec in chunk]
+            caps = [caption_of(rec, kind) for rec in chunk]
             emb = text(caps)
             for j in range(len(chunk)):
                 i = c * CHUNK + j

@@ -4,6 +4,7 @@ samplers, guidance and editing. The time convention is stated once, at the top o
 from kinetoscope.diffusion.flow import (
     MASK_KINDS,
     TrainingExample,
+    contrast_loss,
     data_from_velocity,
     flow_loss,
     frame_t,
@@ -32,6 +33,7 @@ __all__ = [
     "Velocity",
     "ab2",
     "classifier_free",
+    "contrast_loss",
     "data_from_velocity",
     "edit_mask",
     "euler",

@@ -127,17 +127,35 @@ def frame_t(t: Tensor, given: Tensor) -> Tensor:
     return torch.where(given, 0.0, rearrange(t, "b -> b 1"))
 
 
-def flow_loss(v_pred: Tensor, v_target: Tensor, given: Tensor, weights: Tensor | None = None) -> Tensor:
-    """Scalar MSE over the generated frames only, in fp32: each sample's mean over its frames not given, then the
-    batch mean, so a sample counts the same however many of its frames are given. `weights` (B, 1, T, H, W), if
-    given, weigh each latent pixel's error (`motion_weights`)."""
+def sample_losses(v_pred: Tensor, v_target: Tensor, given: Tensor, weights: Tensor | None = None) -> Tensor:
+    """(B,) per-sample MSE over the generated frames only, in fp32: each sample's mean over its frames not given.
+    `weights` (B, 1, T, H, W), if given, weigh each latent pixel's error (`motion_weights`)."""
     err = (v_pred.float() - v_target.float()).square()  # (B, C, T, H, W)
     if weights is not None:
         err = err * weights
     keep = _over_frames(~given).expand_as(err)  # (B, C, T, H, W)
     total = torch.where(keep, err, 0.0).sum(dim=(1, 2, 3, 4))  # (B,)
     count = keep.sum(dim=(1, 2, 3, 4)).clamp(min=1)  # (B,)
-    return (total / count).mean()
+    return total / count
+
+
+def flow_loss(v_pred: Tensor, v_target: Tensor, given: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Scalar MSE over the generated frames only: the batch mean of `sample_losses`, so a sample counts the same
+    however many of its frames are given."""
+    return sample_losses(v_pred, v_target, given, weights).mean()
+
+
+def contrast_loss(v_pred: Tensor, v_wrong: Tensor, v_target: Tensor, given: Tensor, weights: Tensor | None = None,
+                  scale: float = 0.05) -> Tensor:
+    """(B,) two-way diffusion-classifier loss per sample: its caption should explain the clip better than the same
+    caption with a word swapped (left for right). With L the caption's loss and L' the wrong one's (`sample_losses`),
+    the logit is (L' - L) / (scale L): each sample costs softplus(-logit), log 2 where the word is unread and near 0
+    once the swap costs a few `scale`s of L, so the push on L' is bounded. The plain loss reads direction words only
+    after thousands of steps (README, "What the loss sees"); this asks for them directly ("Contrasted captions")."""
+    loss = sample_losses(v_pred, v_target, given, weights)  # (B,)
+    wrong = sample_losses(v_wrong, v_target, given, weights)  # (B,)
+    logit = (wrong - loss) / (scale * loss.detach().clamp(min=1e-6))  # (B,)
+    return torch.nn.functional.softplus(-logit)
 
 
 def temporal_loss(v_pred: Tensor, v_target: Tensor, given: Tensor) -> Tensor:
@@ -178,16 +196,20 @@ class TrainingExample(NamedTuple):
     given: Tensor  # (B, T) bool, the frames left out of the loss
 
 
+def loss_weights(ex: TrainingExample, motion_weight: float) -> Tensor | None:
+    """The training loss's per-pixel weights: `motion_weights` of the clean latents (recovered from x_t and the
+    target) at `motion_weight`, or None (plain) at 0."""
+    if not motion_weight:
+        return None
+    return motion_weights(data_from_velocity(ex.x_t, ex.target, ex.t_frames), motion_weight)
+
+
 def training_loss(
     v_pred: Tensor, ex: TrainingExample, motion_weight: float = 0.0, temporal_weight: float = 0.0
 ) -> Tensor:
-    """What the training loops minimize: `flow_loss`, weighted to motion at `motion_weight` (the motion weights of
-    the clean latents, recovered from x_t and the target), plus `temporal_weight` x `temporal_loss`; a weight of 0
-    leaves its term out with no work done."""
-    weights = None
-    if motion_weight:
-        weights = motion_weights(data_from_velocity(ex.x_t, ex.target, ex.t_frames), motion_weight)
-    loss = flow_loss(v_pred, ex.target, ex.given, weights)
+    """What the training loops minimize: `flow_loss` under `loss_weights`, plus `temporal_weight` x
+    `temporal_loss`; a weight of 0 leaves its term out with no work done."""
+    loss = flow_loss(v_pred, ex.target, ex.given, loss_weights(ex, motion_weight))
     return loss + temporal_weight * temporal_loss(v_pred, ex.target, ex.given) if temporal_weight else loss
 
 

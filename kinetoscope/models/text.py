@@ -68,6 +68,15 @@ class TextEmbedding:
         """The rows at index (a batch of prompts drawn from a bigger one)."""
         return TextEmbedding(self.tokens[index], self.mask[index], self.pooled[index])
 
+    @staticmethod
+    def cat(parts: list[TextEmbedding]) -> TextEmbedding:
+        """Batches of prompts as one batch, padded to the longest."""
+        length = max(p.mask.shape[1] for p in parts)
+        more = [length - p.mask.shape[1] for p in parts]  # padding each part needs
+        tokens = [torch.nn.functional.pad(p.tokens, (0, 0, 0, m)) for p, m in zip(parts, more, strict=True)]
+        masks = [torch.nn.functional.pad(p.mask, (0, m)) for p, m in zip(parts, more, strict=True)]
+        return TextEmbedding(torch.cat(tokens), torch.cat(masks), torch.cat([p.pooled for p in parts]))
+
 
 class TextEncoder:
     """Prompts -> TextEmbedding. Prompts past MAX_TOKENS are truncated with a warning."""

@@ -7,7 +7,9 @@ sample's caption choice (terse or detailed), caption dropout (for guidance), noi
 (seed, step, sample index). So a killed run resumes to the same losses, and torchrun with N ranks, each taking a
 1/N slice of the global batch, computes the same per-sample losses as one process (DDP averages the gradients of the
 per-rank means of per-sample losses: the same mean). The learning rate warms up and decays to zero at the last step,
-which DESIGN.md §8 measured better than EMA for runs this short.
+which DESIGN.md §8 measured better than EMA for runs this short. With `contrast_weight`, samples whose caption names a
+direction run a second time, in the same forward, under the caption with its directions swapped (`WrongCaptions`),
+and `flow.contrast_loss` asks the first to explain the clip better.
 """
 
 from __future__ import annotations
@@ -19,13 +21,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
-from kinetoscope.data.latents import CAPTION_KINDS, LatentCache, build_cache, cache_dir, join_caches, load_cache
-from kinetoscope.diffusion.flow import TrainingExample, resolution_shift, sample_given, training_example, training_loss
+from kinetoscope.data.latents import (
+    CAPTION_KINDS,
+    LatentCache,
+    build_cache,
+    cache_dir,
+    caption_of,
+    join_caches,
+    load_cache,
+    pad_tokens,
+)
+from kinetoscope.diffusion.flow import (
+    TrainingExample,
+    contrast_loss,
+    loss_weights,
+    resolution_shift,
+    sample_given,
+    training_example,
+    training_loss,
+)
 from kinetoscope.errors import KinetoscopeError
 from kinetoscope.models.dit import PRESETS as MODEL_PRESETS
 from kinetoscope.models.dit import DiT, flops_per_token
+from kinetoscope.models.text import TextEmbedding, TextEncoder
 from kinetoscope.train.common import (
     MetricsLog,
     all_reduce_mean,
@@ -41,6 +62,7 @@ from kinetoscope.train.common import (
 from kinetoscope.train.parallel import full_weights, load_sharded, parallelize, plain, save_sharded
 from kinetoscope.train.peak import matmul_peak
 from kinetoscope.train.plot import plot_metrics
+from kinetoscope.world.captions import swap_directions
 
 
 @dataclass(frozen=True)
@@ -61,6 +83,8 @@ class DiTTrainConfig:
     motion_weight: float = 0.0  # loss weight on latent pixels that change between frames (flow.motion_weights)
     noise_shared: float = 0.0  # share of the noise common to all frames (flow.video_noise); sampling reads it too
     temporal_weight: float = 0.0  # weight of flow.temporal_loss: the error's change from frame to frame (flicker)
+    contrast_weight: float = 0.0  # weight of flow.contrast_loss: each caption against it with directions swapped
+    contrast_scale: float = 0.05  # the loss gap (a share of the loss) at which the contrast counts a word as read
     seed: int = 0
     bf16: bool = True
     save_every: int = 250
@@ -73,6 +97,9 @@ class DiTTrainConfig:
             raise KinetoscopeError(f"noise_shared {self.noise_shared} must be in [0, 1)")
         if self.temporal_weight < 0:
             raise KinetoscopeError(f"temporal_weight {self.temporal_weight} must be at least 0")
+        if self.contrast_weight < 0 or self.contrast_scale <= 0:
+            raise KinetoscopeError(f"contrast_weight {self.contrast_weight} must be at least 0 and contrast_scale "
+                                   f"{self.contrast_scale} above 0")  # fmt: skip
 
 
 PRESETS = {
@@ -114,7 +141,60 @@ def make_batch(cfg: DiTTrainConfig, cache: LatentCache, clips: list[int], step: 
         ex = training_example(z, gen, given=given, mean=cfg.t_mean, std=cfg.t_std, shift=shift,
                               shared=cfg.noise_shared)
         xs.append(ex.x_t), ts.append(ex.t_frames), targets.append(ex.target), givens.append(ex.given)
-    return torch.cat(xs), torch.cat(ts), cache.text(picks), torch.cat(targets), torch.cat(givens)
+    return torch.cat(xs), torch.cat(ts), cache.text(picks), torch.cat(targets), torch.cat(givens), picks
+
+
+class WrongCaptions:
+    """The contrast term's wrong captions: a sample's caption (of the kind drawn) with its directions swapped
+    (`swap_directions`), encoded on first use and kept, at the cache's fp16 precision so that nothing but the words
+    tells them from the right ones."""
+
+    def __init__(self, cache: LatentCache, text: TextEncoder | None = None):
+        self.cache, self.text, self.known = cache, text or TextEncoder(), {}
+
+    def __call__(self, picks: list[tuple[int, str | None]]) -> tuple[list[int], TextEmbedding | None]:
+        """The rows of PICKS whose caption names a direction, and their wrong captions (None where no row does)."""
+        rows, wrong = [], []
+        for j, (i, kind) in enumerate(picks):
+            caption = "" if kind is None else caption_of(self.cache.records[i], kind)
+            if swap_directions(caption) != caption:
+                rows.append(j), wrong.append(swap_directions(caption))
+        new = sorted(set(wrong) - set(self.known))
+        if new:
+            emb = self.text(new)
+            for k, caption in enumerate(new):
+                self.known[caption] = (emb.tokens[k][emb.mask[k]].half().float(), emb.pooled[k])
+        if not rows:
+            return rows, None
+        toks, pooled = zip(*(self.known[w] for w in wrong), strict=True)
+        return rows, pad_tokens(list(toks), torch.stack(pooled))
+
+
+def with_wrong_captions(batch: tuple, wrong: WrongCaptions | None) -> tuple:
+    """A `make_batch` batch (x_t, t, txt, target, given, picks) -> (x_t, t, txt, target, given, rows): the rows whose
+    caption names a direction are appended again to x_t, t and txt under their wrong captions, so that one forward
+    (DDP and FSDP allow one a step) gives both; rows is [] without `wrong`."""
+    x_t, t, txt, target, given, picks = batch
+    rows, other = wrong(picks) if wrong else ([], None)
+    if rows:
+        x_t, t, txt = torch.cat([x_t, x_t[rows]]), torch.cat([t, t[rows]]), TextEmbedding.cat([txt, other])
+    return x_t, t, txt, target, given, rows
+
+
+def step_loss(cfg: DiTTrainConfig, v: Tensor, x_t: Tensor, t: Tensor, target: Tensor, given: Tensor, rows: list[int]
+              ) -> tuple[Tensor, Tensor]:
+    """The loss of one forward over a `with_wrong_captions` batch (its first len(target) rows the samples, then
+    `rows` again under wrong captions), and the contrast's (K,) costs. The contrast is summed over the rows and
+    divided by the batch, so N ranks, each with its share, still average to one process's loss."""
+    b = len(target)
+    ex = TrainingExample(x_t[:b], t[:b], target, given)
+    loss = training_loss(v[:b], ex, cfg.motion_weight, cfg.temporal_weight)
+    if not rows:
+        return loss, torch.zeros(0, device=v.device)
+    w = loss_weights(ex, cfg.motion_weight)
+    costs = contrast_loss(v[rows], v[b:], target[rows], given[rows], None if w is None else w[rows],
+                          cfg.contrast_scale)  # fmt: skip
+    return loss + cfg.contrast_weight * costs.sum() / b, costs
 
 
 def on(x, device: torch.device):
@@ -182,6 +262,7 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_
               "vae": str(vae_dir), "latents": cache_name,
               "init": None if init is None else str(init), "fps": sorted({r.fps for r in cache.records})}
     log = MetricsLog(run, d.main, start if resume else None)
+    contrast = WrongCaptions(cache) if cfg.contrast_weight else None
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train dit", disable=not (progress and d.main))
     last: dict = {}
     for step in bar:
@@ -192,12 +273,15 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_
         per = len(clips) // d.world
         mine = clips[d.rank * per : (d.rank + 1) * per]
         shift = resolution_shift(tokens[key])
-        x_t, t, txt, target, given = (on(v, device) for v in make_batch(cfg, cache, mine, step, d.rank * per, shift))
+        batch = with_wrong_captions(make_batch(cfg, cache, mine, step, d.rank * per, shift), contrast)
+        x_t, t, txt, target, given = (on(v, device) for v in batch[:5])
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             v = model(x_t, t, txt)
-        loss = training_loss(v, TrainingExample(x_t, t, target, given), cfg.motion_weight, cfg.temporal_weight)
+        loss, costs = step_loss(cfg, v, x_t, t, target, given, batch[5])
+        if contrast:  # for the log: the costs' sum and count (log 2 a row while the words are unread, 0 once read)
+            tally = torch.stack([costs.detach().sum(), torch.tensor(float(len(costs)), device=device)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -211,6 +295,9 @@ def train_dit(cfg: DiTTrainConfig, data: str | Path | Sequence[str | Path], vae_
                     "grad_norm": float(grad_norm), "bucket": list(key), "batch": len(clips), "sec": sec,
                     "samples_per_s": len(clips) / sec, "tokens_per_s": tok_s,
                     "mfu": 3 * flops_per_token(model_cfg, tokens[key]) * tok_s / peak}
+            if contrast:
+                total, count = (all_reduce_mean(tally, d) * d.world).tolist()
+                last |= {"contrast": total / count if count else None, "contrasted": round(count)}
             if device.type == "cuda":
                 last["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             log.write(**last)

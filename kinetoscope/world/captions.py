@@ -6,6 +6,8 @@ varies — synonyms, word order, articles — so the model learns the words, not
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 SETTING_PHRASES: dict[str, tuple[str, ...]] = {
@@ -82,3 +84,18 @@ def with_setting_and_camera(rng: np.random.Generator, body: str, setting: str, c
     if cam:
         text = f"{text}, {cam}" if not cam.startswith("as ") else f"{text} {cam}"
     return text
+
+
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+_DIRECTED = re.compile(r"\b(left|right)\b|\b((?:moves|slides) )(up|down)\b")
+
+
+def swap_directions(caption: str) -> str:
+    """The caption with every direction it names reversed: left <-> right wherever they stand, up <-> down where
+    something moves or slides (not "sits down" or "jumps up"); unchanged if it names none. The wrong caption that
+    training contrasts a clip's own with (`flow.contrast_loss`)."""
+
+    def flip(m: re.Match) -> str:
+        return OPPOSITE[m.group(1)] if m.group(1) else m.group(2) + OPPOSITE[m.group(3)]
+
+    return _DIRECTED.sub(flip, caption)
