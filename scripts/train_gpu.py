@@ -78,7 +78,7 @@ DITS = {  # name -> (model preset, init from the bundle DiT?, peak lr, warmup st
     "medium": ("medium", False, 8e-4, 150, 0.0, 0.0, 0.0),
     "direction": ("small", True, 3e-4, 50, 0.0, 0.0, 0.0),  # --direction: the bundle's DiT on static-camera physics
     "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0, 0.0),  # the same, motion-weighted (loss_probe's table)
-    "direction_contrast": ("small", True, 3e-4, 50, 4.0, 0.0, 0.1),  # and contrasted (README, "Contrast")
+    "direction_contrast": ("small", True, 3e-4, 50, 4.0, 0.0, 0.1),  # and contrasted (README, "Contrasted captions")
 }
 
 

@@ -157,8 +157,9 @@ class WrongCaptions:
         rows, wrong = [], []
         for j, (i, kind) in enumerate(picks):
             caption = "" if kind is None else caption_of(self.cache.records[i], kind)
-            if swap_directions(caption) != caption:
-                rows.append(j), wrong.append(swap_directions(caption))
+            swapped = swap_directions(caption)
+            if swapped != caption:
+                rows.append(j), wrong.append(swapped)
         new = sorted(set(wrong) - set(self.known))
         if new:
             emb = self.text(new)
