@@ -79,7 +79,9 @@ def _add_world(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("-o", "--out", required=True, metavar="DATASET", help="folder to write (new, or a run to resume)")
     p.add_argument("--clips", required=True, type=int, metavar="N", help="number of clips")
-    p.add_argument("--families", type=name_list, default=FAMILIES, help=f"scene families (default {join(FAMILIES)})")
+    p.add_argument("--families", type=name_list, default=FAMILIES,
+                   help=f"scene families (default {join(FAMILIES)}; or the drill `directions`: one object rolling or "
+                   "sliding one way under a static camera)")
     p.add_argument("--seed", type=int, default=0, help="data set seed; clip i is a pure function of (seed, i)")
     p.add_argument("--workers", type=int, default=2, help="processes rendering in parallel (default 2)")
     p.add_argument("--sizes", type=size_list, default=DEFAULT_SIZES,

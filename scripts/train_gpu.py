@@ -20,6 +20,8 @@ schedule sized from its measured step time to end by the deadline. Each DiT come
         --dits small_temporal,small_temporal3          # the CPU's best recipe at GPU scale, the VAE's decoder beside
     python scripts/train_gpu.py --directed --no-decoder --clips 6000 --assets .gpu --out "$OUT" --budget 195 \
         --dits small_temporal                          # v6's DiT (kinetoscope/weights/MODEL_CARD.md)
+    python scripts/train_gpu.py --directed --drill --no-decoder --clips 6000 --assets .gpu --out "$OUT" --budget 500 \
+        --dits drill_contrast                          # the direction drill, contrasted (README, "Directions drilled")
 """
 
 from __future__ import annotations
@@ -69,16 +71,19 @@ DIT_SIZES, DIT_FPS = ((64, 64), (112, 64), (64, 112)), (16,)
 TEXT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the CPU only for a dry run (--dry-run)
 MINILM = Path("/tmp/minilm")  # where the trimmed text encoder is rebuilt, for the cache and the contrast's captions
-DITS = {  # name -> (model preset, init from the bundle DiT?, peak lr, warmup steps, motion, temporal, contrast weight)
-    "small": ("small", True, 5e-4, 100, 0.0, 0.0, 0.0),
-    "small_motion": ("small", True, 5e-4, 100, 4.0, 0.0, 0.0),  # the loss moved onto what moves (flow.motion_weights)
-    "small_temporal": ("small", True, 5e-4, 100, 4.0, 1.0, 0.0),  # and flicker charged (flow.temporal_loss)
-    "small_temporal3": ("small", True, 5e-4, 100, 4.0, 3.0, 0.0),  # flicker charged three times as much
-    "small_contrast": ("small", True, 5e-4, 100, 4.0, 1.0, 0.1),  # and direction words contrasted (flow.contrast_loss)
-    "medium": ("medium", False, 8e-4, 150, 0.0, 0.0, 0.0),
-    "direction": ("small", True, 3e-4, 50, 0.0, 0.0, 0.0),  # --direction: the bundle's DiT on static-camera physics
-    "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0, 0.0),  # the same, motion-weighted (loss_probe's table)
-    "direction_contrast": ("small", True, 3e-4, 50, 4.0, 0.0, 0.1),  # and contrasted (README, "Contrasted captions")
+# name -> (model preset, init from the bundle DiT?, peak lr, warmup steps, motion weight, temporal weight,
+#          contrast weight, contrast scale)
+DITS = {
+    "small": ("small", True, 5e-4, 100, 0.0, 0.0, 0.0, 0.05),
+    "small_motion": ("small", True, 5e-4, 100, 4.0, 0.0, 0.0, 0.05),  # the loss on what moves (flow.motion_weights)
+    "small_temporal": ("small", True, 5e-4, 100, 4.0, 1.0, 0.0, 0.05),  # and flicker charged (flow.temporal_loss)
+    "small_temporal3": ("small", True, 5e-4, 100, 4.0, 3.0, 0.0, 0.05),  # flicker charged three times as much
+    "small_contrast": ("small", True, 5e-4, 100, 4.0, 1.0, 0.1, 0.05),  # and direction words contrasted
+    "medium": ("medium", False, 8e-4, 150, 0.0, 0.0, 0.0, 0.05),
+    "direction": ("small", True, 3e-4, 50, 0.0, 0.0, 0.0, 0.05),  # --direction: static-camera physics
+    "direction_motion": ("small", True, 3e-4, 50, 4.0, 0.0, 0.0, 0.05),  # the same, motion-weighted
+    "direction_contrast": ("small", True, 3e-4, 50, 4.0, 0.0, 0.1, 0.05),  # and contrasted
+    "drill_contrast": ("small", True, 5e-4, 100, 4.0, 1.0, 0.4, 0.2),  # --drill: README, "Directions drilled"
 }
 
 
@@ -372,11 +377,11 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
     from kinetoscope.train.common import init_weights, save_checkpoint
     from kinetoscope.train.dit import PRESETS, tokens_of
 
-    preset, from_bundle, peak, warmup, motion, temporal, contrast = DITS[name]
+    preset, from_bundle, peak, warmup, motion, temporal, contrast, scale = DITS[name]
     cache = torch.load(cache_file, weights_only=False)
     cfg = replace(PRESETS["small"], model=preset, lr=peak, warmup=warmup, tokens=SCALE["dit_tokens"],
                   max_batch=SCALE["dit_batch"], seed=7, motion_weight=motion, temporal_weight=temporal,
-                  contrast_weight=contrast)
+                  contrast_weight=contrast, contrast_scale=scale)
     model_cfg = replace(MODELS[preset], latent=cache.z[0].shape[0])
     torch.manual_seed(cfg.seed)
     dit = DiT(model_cfg)
@@ -412,7 +417,7 @@ def train_dit_gpu(name: str, cache_file: Path, init: Path, deadline: float, out:
         if step % 100 == 0:
             sec = time.time() - t_log
             row = {"step": step, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
-                   "tokens_per_s": seen / sec, "contrast": float(costs.mean()) if len(costs) else None}
+                   "tokens_per_s": seen / sec, "contrast": float(costs.detach().mean()) if len(costs) else None}
             t_log, seen = time.time(), 0
             log.write(json.dumps(row) + "\n")
             log.flush()
@@ -475,11 +480,13 @@ def child(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, *args] + (["--dry-run"] if "--dry-run" in sys.argv else []))
 
 
-def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[str], decoder: bool = True) -> None:
+def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[str], decoder: bool = True,
+                 drill: bool = False) -> None:
     """The CPU's best recipe (README, "More steps of the best recipe") at GPU scale: the bundle's DiT on its own
     VAE's latents of half physics clips (17 or 33 frames, every camera) and half clips of every family, while the
     VAE's decoder alone is fine-tuned beside it unless DECODER is False (its latents, and so the DiT's, stay as they
-    are)."""
+    are). With DRILL, the physics half is 40% clips of the `directions` drill instead (README, "Directions
+    drilled": 2 000 of them beside 3 000 of the world's on the CPU)."""
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     use_assets(folder)
@@ -488,10 +495,11 @@ def run_directed(folder: Path, out: Path, budget: float, init: Path, dits: list[
     with get_context("fork").Pool(SCALE["pool"]) as pool:
         if decoder:
             torch.save(vae_sets(pool), "/tmp/vae_clips.pt")
-        jobs = [(i, DIT_SEED + 5000, DIT_SIZES, DIT_FPS, ("physics",), (17, 33)) for i in range(half)]
-        jobs += [(i, DIT_SEED + 6000, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"] - half)]
+        first, family = (SCALE["dit_clips"] * 2 // 5, "directions") if drill else (half, "physics")
+        jobs = [(i, DIT_SEED + 5000, DIT_SIZES, DIT_FPS, (family,), (17, 33)) for i in range(first)]
+        jobs += [(i, DIT_SEED + 6000, DIT_SIZES, DIT_FPS) for i in range(SCALE["dit_clips"] - first)]
         results = pool.map(render_clip, jobs, chunksize=32)
-    print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips, {half} of them physics", flush=True)
+    print(f"{time.time() - t0:.0f} s: {len(results)} DiT clips, {first} of them {family}", flush=True)
     cache = build_cache(results, init / "vae", folder)  # first: beside the decoder, 16 000 clips took ~455 s (H200)
     del results
     deadline = t0 + 0.95 * budget - 15
@@ -604,6 +612,8 @@ def main() -> None:
     p.add_argument("--directed", action="store_true", help="directed data, the bundle's VAE, its decoder trained "
                    "beside (run_directed) instead")
     p.add_argument("--no-decoder", action="store_true", help="with --directed: train no decoder beside the DiTs")
+    p.add_argument("--drill", action="store_true", help="with --directed: 40%% `directions` drill clips instead of "
+                   "the physics half")
     p.add_argument("--clips", type=int, help=f"DiT clips to render (default {FULL['dit_clips']})")
     p.add_argument("--dry-run", action="store_true", help="tiny data and batches: check the whole flow on the CPU")
     p.add_argument("--join", type=Path, help="here, after the run: put a DiT folder's split weights back together")
@@ -629,7 +639,7 @@ def main() -> None:
         if unknown:
             p.error(f"unknown DiT {unknown[0]!r}; known: {', '.join(DITS)}")
         if a.directed:
-            run_directed(a.assets, a.out, a.budget, a.init, dits, decoder=not a.no_decoder)
+            run_directed(a.assets, a.out, a.budget, a.init, dits, decoder=not a.no_decoder, drill=a.drill)
         else:
             (run_direction if a.direction else run)(a.assets, a.out, a.budget, a.init, dits)
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kinetoscope.errors import SizeError
 from kinetoscope.world import ClipSpec, render
-from kinetoscope.world.physics import ballistic, elastic_1d, pendulum
+from kinetoscope.world.physics import DIRECTED_MOTIONS, ballistic, elastic_1d, pendulum
 from kinetoscope.world.canvas import BackgroundCache, make_camera
 from kinetoscope.world.captions import OPPOSITE, swap_directions
 from kinetoscope.world.vocab import COLORS, is_held_out
@@ -170,6 +170,7 @@ def test_swapped_directions_reverse_every_move_and_nothing_else():
     assert swap_directions("a red ball moves up on grass, the camera pans left") == (
         "a red ball moves down on grass, the camera pans right")
     assert swap_directions("A cube slides down and rolls to the right.") == "A cube slides up and rolls to the left."
+    assert swap_directions("a cube rises, then a star sinks") == "a cube sinks, then a star rises"
     for still in ("a man sits down", "she jumps up", "a ball shrinks down", "rightly so", ""):
         assert swap_directions(still) == still
     for c in clips(40, frames=9):  # the clip's own direction words are the ones that swap; twice is the caption
@@ -178,6 +179,20 @@ def test_swapped_directions_reverse_every_move_and_nothing_else():
             moves = [o["direction"] for o in c.script["objects"] if o["direction"] in ("left", "right")]
             if moves and f"rolls {moves[0]}" in text:
                 assert f"rolls {OPPOSITE[moves[0]]}" in swap_directions(text)
+
+
+def test_the_directions_drill_is_one_object_going_one_way_under_a_still_camera():
+    directions = set()
+    for seed in range(30):
+        c = render(ClipSpec("directions", 112, 64, 17, 16, seed))
+        (o,) = c.script["objects"]
+        assert c.script["camera"]["motion"] == "static" and o["motion"] in DIRECTED_MOTIONS
+        assert swap_directions(c.terse) != c.terse  # the caption names the way it goes, so the contrast can use it
+        assert not is_held_out(o["color"], o["kind"], o["motion"])
+        track = np.array(o["x" if o["direction"] in ("left", "right") else "y"])
+        assert np.sign(track[-1] - track[0]) == (1 if o["direction"] in ("right", "down") else -1)
+        directions.add(o["direction"])
+    assert directions == {"left", "right", "up", "down"}
 
 
 def test_objects_use_vocabulary_colors():

@@ -9,7 +9,7 @@ __all__ = ["FAMILIES", "Clip", "ClipSpec", "render", "sample_spec"]
 
 def render(spec: ClipSpec) -> Clip:
     """Render one clip; the same spec always gives the same frames, captions and script."""
-    if spec.family == "physics":
+    if spec.family in ("physics", "directions"):
         from kinetoscope.world.physics import render_physics
 
         return render_physics(spec)

@@ -87,15 +87,18 @@ def with_setting_and_camera(rng: np.random.Generator, body: str, setting: str, c
 
 
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
-_DIRECTED = re.compile(r"\b(left|right)\b|\b((?:moves|slides) )(up|down)\b")
+_OPPOSITE_VERB = {"rises": "sinks", "sinks": "rises"}  # the physics captions' words for sliding up and down
+_DIRECTED = re.compile(r"\b(left|right)\b|\b((?:moves|slides) )(up|down)\b|\b(rises|sinks)\b")
 
 
 def swap_directions(caption: str) -> str:
     """The caption with every direction it names reversed: left <-> right wherever they stand, up <-> down where
-    something moves or slides (not "sits down" or "jumps up"); unchanged if it names none. The wrong caption that
-    training contrasts a clip's own with (`flow.contrast_loss`)."""
+    something moves or slides (not "sits down" or "jumps up"), rises <-> sinks; unchanged if it names none. The wrong
+    caption that training contrasts a clip's own with (`flow.contrast_loss`)."""
 
     def flip(m: re.Match) -> str:
-        return OPPOSITE[m.group(1)] if m.group(1) else m.group(2) + OPPOSITE[m.group(3)]
+        if m.group(1):
+            return OPPOSITE[m.group(1)]
+        return m.group(2) + OPPOSITE[m.group(3)] if m.group(2) else _OPPOSITE_VERB[m.group(4)]
 
     return _DIRECTED.sub(flip, caption)

@@ -30,6 +30,7 @@ from kinetoscope.world.vocab import COLORS, PHYSICS_MOTIONS, SETTINGS, SHAPES, d
 SINGLE_MOTIONS = tuple(m for m in PHYSICS_MOTIONS if m not in ("collide", "swings"))  # one object alone
 MOTION_WEIGHTS = np.array([3, 1.2, 1.2, 1, 1, 1, 1, 2, 1, 0.8, 0.8, 1], dtype=float)
 SCENE_KINDS = ("single", "collide", "swings")
+DIRECTED_MOTIONS = tuple(m for m in SINGLE_MOTIONS if m.startswith(("rolls", "slides")))  # the `directions` drill
 ROLLERS = ("ball", "basketball", "orange", "apple", "tomato")  # what can roll
 SCENE_WEIGHTS = np.array([0.82, 0.1, 0.08])
 
@@ -228,9 +229,11 @@ def render_physics(spec: ClipSpec) -> Clip:
     setting = cap.pick(rng, SETTINGS)
     g = rng.uniform(1.5, 3.0) * h  # world px / s^2: scaled to the frame, so a fall looks alike at any size
     still = n == 1
-    camera_motion = "static" if still or rng.random() < 0.7 else cap.pick(rng, ("pans left", "pans right", "zooms in", "zooms out"))
+    drill = spec.family == "directions"  # one object, a static camera, a directed motion; draws skipped, not changed
+    moving = ("pans left", "pans right", "zooms in", "zooms out")
+    camera_motion = "static" if still or drill or rng.random() < 0.7 else cap.pick(rng, moving)
     camera = make_camera(camera_motion, n, h, w, rng)
-    scene = "single" if still else str(rng.choice(SCENE_KINDS, p=SCENE_WEIGHTS))
+    scene = "single" if still or drill else str(rng.choice(SCENE_KINDS, p=SCENE_WEIGHTS))
     bodies: list[Body] = []
     taken: set[str] = set()
     if scene == "collide":
@@ -244,11 +247,16 @@ def render_physics(spec: ClipSpec) -> Clip:
         kind, color = pick_identity(rng, setting, "swings", taken, spec.allow_held_out, ("ball",))
         bodies = [pendulum_body(kind if kind == "ball" else "ball", color, spec, ts, g, rng)]
     else:
-        count = 1 if rng.random() < 0.6 else 2 if rng.random() < 0.75 else 3
+        count = 1 if drill or rng.random() < 0.6 else 2 if rng.random() < 0.75 else 3
         for _ in range(count * 20):  # objects never overlap: a candidate that would touch another is redrawn
             if len(bodies) == count:
                 break
-            motion = "stays still" if still else str(rng.choice(SINGLE_MOTIONS, p=MOTION_WEIGHTS / MOTION_WEIGHTS.sum()))
+            if still:
+                motion = "stays still"
+            elif drill:
+                motion = str(rng.choice(DIRECTED_MOTIONS))
+            else:
+                motion = str(rng.choice(SINGLE_MOTIONS, p=MOTION_WEIGHTS / MOTION_WEIGHTS.sum()))
             kind, color = pick_identity(rng, setting, motion, taken, spec.allow_held_out, ROLLERS if motion.startswith("rolls") else SHAPES)
             body = single_body(motion, kind, color, spec, ts, g, rng)
             if all(separated(body, other) for other in bodies):
