@@ -32,7 +32,8 @@ from kinetoscope.data.shards import MANIFEST, ClipRecord, atomic_open, atomic_wr
 from kinetoscope.errors import DataError, KinetoscopeError, SizeError
 from kinetoscope.sizes import check_size
 from kinetoscope.world import render
-from kinetoscope.world.clip import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZES, FAMILIES, KNOWN_FAMILIES, sample_spec
+from kinetoscope.world.clip import (DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_SIZES, DRILLS, FAMILIES, KNOWN_FAMILIES,
+                                   sample_spec)
 
 FORMAT = 1
 START_METHOD = "fork"  # measured: see write_world_dataset's docstring
@@ -135,8 +136,7 @@ def _checked_args(clips, seed, families, sizes, frames, fps, crf, workers) -> di
     for f in fps:
         if isinstance(f, bool) or not isinstance(f, int) or not 1 <= f <= 120:
             raise KinetoscopeError(f"fps {f!r} is outside 1..120 (whole frames per second)")
-    renderer = {f: f if f in FAMILIES else "physics" for f in families}  # the drills are rendered by physics.py
-    missing = [f for f in families if renderer[f] not in available_families()]
+    missing = [f for f in families if DRILLS.get(f, f) not in available_families()]
     if missing:
         raise KinetoscopeError(f"family {missing[0]!r} has no renderer yet (kinetoscope/world/{missing[0]}.py); "
                                f"available: {', '.join(available_families()) or 'none'}")

@@ -11,8 +11,8 @@ from kinetoscope.sizes import check_size
 FAMILIES = ("physics", "drama", "sprites")
 # Drills: narrow families a data set can ask for by name, outside the default mix. `directions` is physics reduced to
 # what teaches a direction word: one object rolling or sliding left, right, up or down under a static camera.
-DRILLS = ("directions",)
-KNOWN_FAMILIES = FAMILIES + DRILLS
+DRILLS = {"directions": "physics"}  # drill -> the family whose renderer draws it
+KNOWN_FAMILIES = FAMILIES + tuple(DRILLS)
 
 # The default mix `kinetoscope world` draws from: (height, width) with 1:1, 16:9 and 9:16 at 64 px short side and
 # at 128 px, durations from a single image to 33 frames, and several frame rates.
