@@ -35,6 +35,10 @@ PILLOW_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
 FOLDER_META = "meta.json"  # {"fps": ...}, written by write_video into a PNG frame folder
 SEEK_AFTER = 16  # below this start index, decoding from frame 0 is as cheap as a keyframe seek
 KEYFRAME_SECONDS = 2  # a keyframe every 2 s keeps seeks into written MP4s cheap
+# Pixel-format conversion on the calling thread. swscale's automatic thread pool (threads=0) outlives the call, and
+# a process forked after it (a DataLoader or pool worker) inherits the pool without its threads: the child's first
+# conversion waits for them forever (tests/test_media.py; it hung the loader test and stalled CI).
+SCALE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def iter_timed_frames(
                         raise MediaError(path, f"corrupt: the decoder reported damage near frame {n} "
                                                f"({_first_line(logs[opened][2])})")  # fmt: skip
                     last = frame.time if frame.time is not None else n / (info.fps or 25.0)
-                    yield last, frame.to_ndarray(format=fmt, width=width, height=height)
+                    yield last, frame.to_ndarray(format=fmt, width=width, height=height, threads=SCALE_THREADS)
                     n += 1
             except av.FFmpegError as e:
                 raise MediaError(path, f"truncated or corrupt: decoded {n} frames then failed: {e.strerror}") from None
@@ -333,7 +337,7 @@ def _av_frames(path: Path, info: VideoInfo, start: int, stop: int, stride: int) 
                     return
                 n = i + 1
                 if i >= start and (i - start) % stride == 0:
-                    yield frame.to_ndarray(format="rgb24")  # (H, W, 3)
+                    yield frame.to_ndarray(format="rgb24", threads=SCALE_THREADS)  # (H, W, 3)
                 if n == stop:
                     return
         except av.FFmpegError as e:

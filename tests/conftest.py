@@ -53,7 +53,7 @@ def finish(p: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedPro
         tree = kill_tree(p, signal.SIGABRT)
         time.sleep(3)
         kill_tree(p, signal.SIGKILL, tree)
-        out, err = p.communicate()
+        out, err = p.communicate(timeout=30)  # bounded: a process that escaped the tree may still hold the pipes
         pytest.fail(f"{' '.join(p.args[2:6])} ... still running after {timeout:.0f} s; its stacks:\n{err[-8000:]}")
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 

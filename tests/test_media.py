@@ -4,6 +4,7 @@ MediaError naming the file for every way a file on disk can be broken."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -271,6 +272,20 @@ def test_the_strict_reader_decodes_without_ffmpeg_threads(tmp_path: Path) -> Non
     during = [_ffmpeg_threads() for _ in iter_frames(path)]
     assert any(during)  # the plain reader does use them, so the check below can see them
     assert not any(_ffmpeg_threads() for _ in iter_timed_frames(path))
+
+
+@pytest.mark.parametrize("reader", [read_video, lambda p: list(iter_timed_frames(p, size=(32, 24)))])
+def test_a_process_forked_after_a_read_can_read(tmp_path: Path, reader) -> None:
+    """A read here, then a fork (a DataLoader or pool worker): the child reads too. With swscale's automatic thread
+    pool the child inherited the pool without its threads and waited for them forever."""
+    path = write_video(tmp_path / "a.mp4", smooth_clip(9), 12)
+    reader(path)
+    child = multiprocessing.get_context("fork").Process(target=reader, args=(path,))
+    child.start()
+    child.join(60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0, "the forked reader hung" if child.exitcode is None else child.exitcode
 
 
 # Writing --------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -40,13 +41,16 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> Server:
+        # stderr to a file, never a pipe nobody reads: a server that fills a pipe's 64 KiB blocks on its next write
+        self.log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(KINETOSCOPE + ["serve", "--port", str(self.port), "--db", str(self.db),
                                                     *self.flags],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                     stdout=subprocess.DEVNULL, stderr=self.log, text=True)  # fmt: skip
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read()}")
+                self.log.seek(0)
+                raise RuntimeError(f"server exited: {self.log.read()}")
             try:
                 if requests.get(self.url + "/healthz", timeout=1).ok:
                     return self
@@ -67,7 +71,8 @@ class Server:
                 self.kill()
 
     def client(self, key: str = "unused", retries: int = 2) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=retries)
+        # a bounded wait per request (the client's default is 600 s, times each retry): a stuck server fails the test
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=retries, timeout=60)
 
 
 @contextmanager

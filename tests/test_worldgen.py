@@ -157,7 +157,7 @@ def test_sigkill_then_rerun_gives_exactly_n_clips(tmp_path):
     workers = children(proc.pid)
     assert len(workers) == 2, workers
     proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    proc.communicate(timeout=30)  # the workers hold the pipes too: this also waits for them to die with their parent
     deadline = time.monotonic() + 10  # workers die with their parent: no orphan keeps writing clips
     while any(alive(p) for p in workers):
         assert time.monotonic() < deadline, f"orphan workers {workers} outlived the killed run"
@@ -181,7 +181,7 @@ def test_a_dead_worker_stops_the_run_with_a_clear_error(tmp_path):
                             text=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while not (out / "clips").exists() or not list((out / "clips").glob("*.json")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=300)
         time.sleep(0.02)
     os.kill(children(proc.pid)[0], signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
