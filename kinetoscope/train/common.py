@@ -29,6 +29,7 @@ MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.pt"
 METRICS_FILE = "metrics.jsonl"
+GLOO_DRAIN_S = 0.5  # teardown_distributed: time for gloo's threads to free the last collective before the group goes
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,16 @@ def training_device() -> torch.device:
 
 
 def teardown_distributed() -> None:
+    """Leave the process group, after a pause that lets gloo's threads finish with the last collective.
+
+    A gloo thread frees a finished collective's work after the caller has moved on, and freeing it can drop the last
+    reference to a Python tensor, which needs the GIL. A rank that went straight on to free the process group (DDP's
+    reducer holds it) joined those threads while holding the GIL, so both waited forever: gdb showed
+    ~ProcessGroupGloo in join and a pt_gloo_runloop thread in take_gil, in 1 of 17 two-rank runs here and on CI.
+    The sleep releases the GIL so the thread can finish. It makes the race rare rather than impossible.
+    """
     if dist.is_initialized():
+        time.sleep(GLOO_DRAIN_S)
         dist.destroy_process_group()
 
 
