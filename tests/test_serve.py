@@ -39,10 +39,10 @@ class Server:
         self.db, self.flags, self.port = db, flags, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
+        # stderr to a file, never a pipe nobody reads: a server that fills a pipe's 64 KiB blocks on its next write
+        self.log = tempfile.TemporaryFile("w+")  # shared by every start: a restart that fails shows what came before
 
     def start(self, timeout: float = 60) -> Server:
-        # stderr to a file, never a pipe nobody reads: a server that fills a pipe's 64 KiB blocks on its next write
-        self.log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(KINETOSCOPE + ["serve", "--port", str(self.port), "--db", str(self.db),
                                                     *self.flags],
                                      stdout=subprocess.DEVNULL, stderr=self.log, text=True)  # fmt: skip

@@ -69,7 +69,7 @@ def teardown_distributed() -> None:
     A gloo thread frees a finished collective's work after the caller has moved on, and freeing it can drop the last
     reference to a Python tensor, which needs the GIL. A rank that went straight on to free the process group (DDP's
     reducer holds it) joined those threads while holding the GIL, so both waited forever: gdb showed
-    ~ProcessGroupGloo in join and a pt_gloo_runloop thread in take_gil, in 1 of 17 two-rank runs here and on CI.
+    ~ProcessGroupGloo in join and a pt_gloo_runloop thread in take_gil, in 1 of 23 two-rank runs here and on CI.
     The sleep releases the GIL so the thread can finish. It makes the race rare rather than impossible.
     """
     if dist.is_initialized():
